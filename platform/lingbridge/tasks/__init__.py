@@ -1,0 +1,1 @@
+"""One module per task: preprocessing, collator, metrics, post-processing."""

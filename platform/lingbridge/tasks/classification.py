@@ -1,0 +1,128 @@
+"""Sequence classification (sentiment is a config of it): labels, tokenisation, metrics, plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+
+def cast_labels(dsd, label_names: list[str] | None, where: str):
+    """Cast the `label` column to `ClassLabel`.
+
+    Label names come from the config, else from the data (a ClassLabel column, else the sorted
+    strings of the training split). A label outside the list is an error naming the row.
+    """
+    from datasets import ClassLabel
+
+    train_feature = dsd["train"].features["label"]
+    if label_names is None:
+        if isinstance(train_feature, ClassLabel):
+            label_names = list(train_feature.names)
+        else:
+            values = sorted({str(v) for v in dsd["train"]["label"]})
+            if all(v.lstrip("-").isdigit() for v in values):
+                values = [str(v) for v in sorted(int(v) for v in values)]
+            label_names = values
+    label_names = [str(n) for n in label_names]
+    if len(label_names) < 2:
+        raise UserError(f"{where}: need at least 2 labels, found {label_names}; set label_names")
+    index = {name: i for i, name in enumerate(label_names)}
+    for split in list(dsd):
+        ds = dsd[split]
+        feature = ds.features["label"]
+        if isinstance(feature, ClassLabel):
+            if list(feature.names) == label_names:
+                continue
+            values = [feature.int2str(v) for v in ds["label"]]
+        else:
+            values = [str(v) for v in ds["label"]]
+        ids = []
+        for row, v in enumerate(values):
+            if v not in index:
+                # integer labels may index the names directly (0 → first name)
+                if v.isdigit() and int(v) < len(label_names) and not any(n.isdigit() for n in label_names):
+                    ids.append(int(v))
+                    continue
+                raise UserError(
+                    f"{where} ({split} split, row {row + 1}): label '{v}' is not one of {label_names}; "
+                    "fix the row, or list every label in label_names (in id order)"
+                )
+            ids.append(index[v])
+        ds = ds.remove_columns("label").add_column("label", ids)
+        dsd[split] = ds.cast_column("label", ClassLabel(names=label_names))
+    return dsd, label_names
+
+
+def tokenize_splits(dsd, tokenizer, max_seq_length: int, pad_to_max_length: bool, num_proc=None,
+                    text_pair_column: str | None = None):
+    """Batched fast-tokenizer map; keeps `label` and `lang`, drops the raw text."""
+
+    def encode(batch):
+        pair = batch[text_pair_column] if text_pair_column else None
+        return tokenizer(batch["text"], pair, truncation=True, max_length=max_seq_length,
+                         padding="max_length" if pad_to_max_length else False)
+
+    keep = {"label", "lang"}
+    out = {}
+    for split, ds in dsd.items():
+        drop = [c for c in ds.column_names if c not in keep]
+        out[split] = ds.map(encode, batched=True, num_proc=num_proc, remove_columns=drop,
+                            desc=f"Tokenising {split}")
+    return type(dsd)(out)
+
+
+def classification_metrics(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro precision/recall/F1 (scikit-learn; `evaluate.load` needs the network)."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    p, r, f1, _ = precision_recall_fscore_support(labels, preds, average="macro", zero_division=0)
+    return {"accuracy": float(accuracy_score(labels, preds)), "precision": float(p), "recall": float(r),
+            "f1": float(f1)}
+
+
+def compute_metrics(eval_pred) -> dict[str, float]:
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return classification_metrics(np.argmax(logits, axis=-1), labels)
+
+
+def plot_confusion_matrix(preds, labels, label_names: list[str], path: Path, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+    cm = confusion_matrix(labels, preds, labels=list(range(len(label_names))))
+    fig, ax = plt.subplots(figsize=(1.2 * len(label_names) + 3, 1.2 * len(label_names) + 2.5))
+    ConfusionMatrixDisplay(cm, display_labels=label_names).plot(ax=ax, cmap="Blues", colorbar=False)
+    ax.set_title(title or "Confusion matrix (test)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_language_bars(table: dict[str, dict], metric: str, sources: list[str], path: Path) -> Path:
+    """Per-language scores as bars, source languages highlighted: the transfer at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    langs = [lang for lang in table if lang != "all"]
+    values = [table[lang][metric] for lang in langs]
+    colors = ["#1f77b4" if lang in sources else "#ff7f0e" for lang in langs]
+    fig, ax = plt.subplots(figsize=(max(4, 0.7 * len(langs) + 2), 3.5))
+    ax.bar(langs, values, color=colors)
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{metric} per language (blue: trained on, orange: zero-shot)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,87 @@
+"""Tokenizers: train a SentencePiece-style Unigram model with `tokenizers`, measure fertility."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .languages import NO_SPACE_LANGUAGES
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R's ids 0..3; <mask> is added last
+MASK_TOKEN = "<mask>"
+
+
+def language_tag(lang: str) -> str:
+    """The special token that marks a language, e.g. `<lang_de>`."""
+    return f"<lang_{lang}>"
+
+
+def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, languages: list[str] = (),
+                            model_max_length: int = 512, show_progress: bool = True):
+    """Train a Unigram tokenizer (SentencePiece-style: NFKC, Metaspace) and wrap it for transformers.
+
+    Args:
+        texts: training sentences, already sampled across languages (see `sample_by_language`).
+        vocab_size: size of the vocabulary, special tokens included.
+        languages: one `<lang_xx>` special token is added per language.
+        model_max_length: longest sequence the model accepts (set explicitly: it defaults to a huge number).
+
+    Returns:
+        A `PreTrainedTokenizerFast` with XLM-R's special tokens and `<s> A </s></s> B </s>` pairs.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tags = [language_tag(lang) for lang in languages]
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size - 1,  # <mask> goes last, as in XLM-R
+        special_tokens=SPECIAL_TOKENS + tags,
+        unk_token="<unk>",
+        shrinking_factor=0.75,
+        max_piece_length=16,
+        show_progress=show_progress,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_special_tokens([MASK_TOKEN])
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", bos), ("</s>", eos)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token=MASK_TOKEN,
+        additional_special_tokens=tags,
+        model_max_length=model_max_length,
+    )
+
+
+def fertility(tokenizer, texts_by_lang: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Tokens per word and per character for each language (no special tokens).
+
+    For languages written without spaces (zh, ja, th, ...) "words" are whitespace chunks, so
+    tokens per character is the number to compare there.
+    """
+    out = {}
+    for lang, texts in texts_by_lang.items():
+        if not texts:
+            continue
+        ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        n_tok = sum(len(x) for x in ids)
+        n_words = sum(len(t.split()) for t in texts)
+        n_chars = sum(len(t) for t in texts)
+        unk = tokenizer.unk_token_id
+        n_unk = sum(x.count(unk) for x in ids) if unk is not None else 0
+        out[lang] = {
+            "tokens_per_word": round(n_tok / max(n_words, 1), 3),
+            "tokens_per_char": round(n_tok / max(n_chars, 1), 3),
+            "unk_rate": round(n_unk / max(n_tok, 1), 4),
+            "primary": "tokens_per_char" if lang in NO_SPACE_LANGUAGES else "tokens_per_word",
+            "sentences": len(texts),
+        }
+    return out
