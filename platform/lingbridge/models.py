@@ -83,6 +83,22 @@ def lora_target_modules(model) -> list[str]:
     raise UserError(f"cannot pick LoRA target modules for model type '{model.config.model_type}'; set lora_target_modules")
 
 
+def _untrained_modules(missing_keys: list[str], module_names: set[str]) -> list[str]:
+    """The smallest set of modules covering every missing weight (a head is kept whole)."""
+    paths = set()
+    for key in missing_keys:
+        parts = key.split(".")[:-1]
+        # keep task heads whole: peft treats `classifier`/`score` as one module to save
+        for i, part in enumerate(parts):
+            if part in ("classifier", "score", "qa_outputs", "lm_head"):
+                parts = parts[: i + 1]
+                break
+        path = ".".join(parts)
+        if path in module_names:
+            paths.add(path)
+    return sorted(p for p in paths if not any(p.startswith(q + ".") for q in paths))
+
+
 def apply_lora(model, lora_args, task_type: str, missing_keys: list[str]):
     """Wrap `model` with LoRA; every weight the checkpoint did not provide stays fully trainable.
 
@@ -93,7 +109,7 @@ def apply_lora(model, lora_args, task_type: str, missing_keys: list[str]):
 
     targets = lora_args.lora_target_modules or lora_target_modules(model)
     module_names = {name for name, _ in model.named_modules()}
-    to_save = sorted({k.rsplit(".", 1)[0] for k in missing_keys if k.rsplit(".", 1)[0] in module_names})
+    to_save = _untrained_modules(missing_keys, module_names)
     config = LoraConfig(
         task_type=task_type,
         r=lora_args.lora_r,

@@ -48,6 +48,10 @@ def start_run(job: str, run_args, training_args) -> RunDir:
         run.prepare()
     state.wait_for_everyone()
     training_args.output_dir = str(run.work)
+    import torch
+
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False  # pinning needs an accelerator
     return run
 
 

@@ -28,7 +28,7 @@ def cast_labels(dsd, label_names: list[str] | None, where: str):
             label_names = values
     label_names = [str(n) for n in label_names]
     if len(label_names) < 2:
-        raise UserError(f"{where}: need at least 2 labels, found {label_names}; set label_names")
+        raise UserError(f"{where}: need at least 2 labels, found {label_names}; set label_list")
     index = {name: i for i, name in enumerate(label_names)}
     for split in list(dsd):
         ds = dsd[split]
@@ -48,7 +48,7 @@ def cast_labels(dsd, label_names: list[str] | None, where: str):
                     continue
                 raise UserError(
                     f"{where} ({split} split, row {row + 1}): label '{v}' is not one of {label_names}; "
-                    "fix the row, or list every label in label_names (in id order)"
+                    "fix the row, or list every label in label_list (in id order)"
                 )
             ids.append(index[v])
         ds = ds.remove_columns("label").add_column("label", ids)
