@@ -84,8 +84,6 @@ def main(argv=None):
     setup_logging(training_args)
     check_model_source(model_args.model_name_or_path)
     check_model_source(model_args.tokenizer_name, "tokenizer_name")
-    if model_args.config_name and not model_args.tokenizer_name:
-        raise UserError("a from-scratch model (config_name) needs tokenizer_name, e.g. a pretrain run directory")
     if not (model_args.config_name or model_args.model_name_or_path):
         raise UserError("give model_name_or_path (a checkpoint or pretrain run directory) or config_name")
     run = start_run("finetune_classification", run_args, training_args)
@@ -116,7 +114,14 @@ def main(argv=None):
 
     # ---- tokenizer and model ------------------------------------------------------------------------
     tok_source = model_args.tokenizer_name or model_args.model_name_or_path
-    tokenizer = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=model_args.trust_remote_code)
+    if tok_source:
+        tokenizer = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=model_args.trust_remote_code)
+    else:
+        # from scratch with no tokenizer: a Unigram one trained on the training texts (same on every rank)
+        from lingbridge.tokenization import train_unigram_tokenizer
+
+        tokenizer = train_unigram_tokenizer(train["text"], model_args.vocab_size, languages,
+                                            model_max_length=data_args.max_seq_length, show_progress=False)
     labels = dict(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
                   label2id={n: i for i, n in enumerate(label_names)})
     lora_info = None
@@ -180,7 +185,7 @@ def main(argv=None):
         "languages": languages, "train_languages": sources_langs, "selection_languages": select_langs,
         "label_names": label_names, "eval_split": eval_split, "config_file": config_path,
         "config": config_dict(model_args, data_args, clean_args, args, lora_args, run_args, training_args),
-        "init": init, "base_model": model_args.model_name_or_path, "parameters": params, "lora": lora_info,
+        "init": init, "base_model": model_args.model_name_or_path, "tokenizer_source": tok_source or "trained on the training split", "parameters": params, "lora": lora_info,
         "data_sources": sources, "cleaning": cleaning,
         "rows": {"train": len(train), "dev": len(dev), eval_split: len(test)},
         "metrics": {"train": dict(result.metrics), "dev": dev_metrics, "per_language": table, "transfer": transfer},

@@ -32,7 +32,6 @@ class PretrainArguments:
     sampling_alpha: float = field(default=0.3, metadata={"help": "XLM-R language sampling exponent: q_i ∝ p_i^α (1 = natural, 0 = uniform)."})
     sampled_rows: int | None = field(default=None, metadata={"help": "Monolingual rows per epoch after language sampling (default: corpus size)."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens masked, as in BERT/XLM-R."})
-    vocab_size: int = field(default=8000, metadata={"help": "Size of the trained tokenizer's vocabulary."})
     language_tags: bool = field(default=True, metadata={"help": "Prefix each side of a TLM pair with its <lang_xx> token."})
 
     def __post_init__(self):
@@ -99,7 +98,7 @@ def main(argv=None):
         if tok_source:
             tokenizer = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=model_args.trust_remote_code)
         elif training_args.process_index == 0:
-            tokenizer = train_unigram_tokenizer(train_mono["text"], args.vocab_size, languages,
+            tokenizer = train_unigram_tokenizer(train_mono["text"], model_args.vocab_size, languages,
                                                 model_max_length=data_args.max_seq_length)
             tokenizer.save_pretrained(run.work)
         else:

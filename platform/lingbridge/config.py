@@ -111,7 +111,7 @@ class ModelArguments:
     )
     config_name: str | None = field(
         default=None,
-        metadata={"help": "Build from a config instead of weights: 'tiny' (built-in tiny XLM-R) or a Hub id / path."},
+        metadata={"help": "Config for a from-scratch model when model_name_or_path is not given: 'tiny' (built-in XLM-R) or a Hub id / path."},
     )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Tokenizer Hub id or folder, if not the model's own."}
@@ -122,9 +122,13 @@ class ModelArguments:
         default=False, metadata={"help": "Allow code from the Hub to run. Off unless you trust the repository."}
     )
 
+    vocab_size: int = field(
+        default=8000, metadata={"help": "Vocabulary size of the Unigram tokenizer trained when no tokenizer is given."}
+    )
+
     def __post_init__(self):
-        if self.config_name and self.model_name_or_path:
-            raise UserError("give either model_name_or_path (pretrained weights) or config_name (from scratch), not both")
+        if self.vocab_size < 100:
+            raise UserError(f"vocab_size must be at least 100, got {self.vocab_size}")
 
 
 @dataclass

@@ -51,8 +51,10 @@ def cast_labels(dsd, label_names: list[str] | None, where: str):
                     "fix the row, or list every label in label_list (in id order)"
                 )
             ids.append(index[v])
-        ds = ds.remove_columns("label").add_column("label", ids)
-        dsd[split] = ds.cast_column("label", ClassLabel(names=label_names))
+        features = ds.features.copy()
+        features["label"] = ClassLabel(names=label_names)
+        dsd[split] = ds.map(lambda b, idx: {"label": [ids[i] for i in idx]}, batched=True, with_indices=True,
+                            features=features, desc=f"Casting {split} labels")
     return dsd, label_names
 
 

