@@ -70,6 +70,7 @@ def main(argv=None):
 
     import numpy as np
     import torch
+    from transformers import set_seed
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
 
     from lingbridge.data import clean_splits, load_splits
@@ -79,9 +80,11 @@ def main(argv=None):
     from lingbridge.runs import config_dict
     from lingbridge.tasks.classification import (cast_labels, classification_metrics, compute_metrics,
                                                  plot_confusion_matrix, plot_language_bars, tokenize_splits)
-    from lingbridge.training import RankParticipation, finish_run, logger, plot_loss_curves, setup_logging, start_run
+    from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
+                                     prepare_run, setup_logging, start_run)
 
     setup_logging(training_args)
+    set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
     check_model_source(model_args.model_name_or_path)
     check_model_source(model_args.tokenizer_name, "tokenizer_name")
     if not (model_args.config_name or model_args.model_name_or_path):
@@ -149,6 +152,8 @@ def main(argv=None):
     test_langs = np.array(enc["test"]["lang"])
     enc = {k: v.remove_columns("lang") for k, v in enc.items()}
 
+    prepare_run(run)  # the data is valid: now the run folder may exist
+
     # ---- train ------------------------------------------------------------------------------------------
     collator = None if data_args.pad_to_max_length else DataCollatorWithPadding(
         tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
@@ -174,6 +179,8 @@ def main(argv=None):
         if lora_info and lora_args.merge_lora:
             model_to_save = model_to_save.merge_and_unload()
         model_to_save.save_pretrained(run.work)
+        if lora_info and not lora_args.merge_lora:
+            model.config.save_pretrained(run.work)  # labels for whoever loads the adapter
         tokenizer.save_pretrained(run.work)
         plot_confusion_matrix(preds, gold, label_names, run.work / "confusion_matrix.png",
                               f"Confusion matrix ({eval_split}, all languages)")
@@ -188,7 +195,8 @@ def main(argv=None):
         "init": init, "base_model": model_args.model_name_or_path, "tokenizer_source": tok_source or "trained on the training split", "parameters": params, "lora": lora_info,
         "data_sources": sources, "cleaning": cleaning,
         "rows": {"train": len(train), "dev": len(dev), eval_split: len(test)},
-        "metrics": {"train": dict(result.metrics), "dev": dev_metrics, "per_language": table, "transfer": transfer},
+        "metrics": {"train": dict(result.metrics), "dev": dev_metrics, "per_language": table, "transfer": transfer,
+                    **loss_summary(trainer.state.log_history)},
         "world_size": training_args.world_size, "ranks": ranks.per_rank,
         "example_input": test[0]["text"] if len(test) else "",
         "summary": f"Sequence classification ({', '.join(label_names)}) finetuned from {init}"

@@ -60,6 +60,7 @@ def main(argv=None):
 
     # ---- set-up (every check above has passed; now the process group and run folder) ----------
     import torch
+    from transformers import set_seed
     from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer
 
     from lingbridge.data import clean_splits, load_splits, sample_by_language
@@ -68,9 +69,11 @@ def main(argv=None):
     from lingbridge.models import build_config, check_model_source, count_parameters, load_pretrained
     from lingbridge.runs import config_dict
     from lingbridge.tokenization import fertility, language_tag, train_unigram_tokenizer
-    from lingbridge.training import RankParticipation, finish_run, logger, plot_loss_curves, setup_logging, start_run
+    from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
+                                     prepare_run, setup_logging, start_run)
 
     setup_logging(training_args)
+    set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
     check_model_source(model_args.model_name_or_path)
     check_model_source(model_args.tokenizer_name, "tokenizer_name")
     run = start_run("pretrain", run_args, training_args)
@@ -91,6 +94,8 @@ def main(argv=None):
     train_mono = limit(train_mono, data_args.max_train_samples)
     logger.info("language sampling (alpha=%s): %s", args.sampling_alpha,
                 {k: round(v["q"], 3) for k, v in sampling.items()})
+
+    prepare_run(run)  # the data is valid: now the run folder may exist
 
     # ---- tokenizer: the model's own, or a Unigram trained on the sampled corpus ------------------
     tok_source = model_args.tokenizer_name or model_args.model_name_or_path
@@ -197,7 +202,7 @@ def main(argv=None):
         "tokenizer": {"trained": not tok_source, "vocab_size": len(tokenizer), "fertility": fert,
                       "language_tags": has_tags},
         "train_rows": {"mlm": len(train_parts[0]), "tlm": len(train_parts[1]) if len(train_parts) > 1 else 0},
-        "metrics": {"train": train_metrics, "per_language": per_language},
+        "metrics": {"train": train_metrics, "per_language": per_language, **loss_summary(trainer.state.log_history)},
         "throughput": {"train_samples_per_second": train_metrics.get("train_samples_per_second"),
                        "tokens_seen": tokens},
         "world_size": training_args.world_size, "ranks": ranks.per_rank,

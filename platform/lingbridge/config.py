@@ -80,7 +80,7 @@ def parse_config(dataclass_types, args: list[str] | None = None):
         if key not in valid:
             raise UserError(f"{config_path}: unknown config key '{key}'{did_you_mean(key, valid)}")
 
-    parser = _parser_class()(dataclass_types)
+    parser = _parser_class()(dataclass_types, allow_abbrev=False)  # a typo must not match a prefix
     parser.set_defaults(**values)
     try:
         *parsed, remaining = parser.parse_args_into_dataclasses(

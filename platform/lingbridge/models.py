@@ -116,7 +116,7 @@ def apply_lora(model, lora_args, task_type: str, missing_keys: list[str]):
         lora_alpha=lora_args.lora_alpha,
         lora_dropout=lora_args.lora_dropout,
         target_modules=targets,
-        modules_to_save=to_save or None,
+        modules_to_save=list(to_save) or None,  # peft extends this list in place
     )
     model = get_peft_model(model, config)
     trainable, total = model.get_nb_trainable_parameters()

@@ -88,7 +88,15 @@ class RunDir:
             return None
         from transformers.trainer_utils import get_last_checkpoint
 
-        return get_last_checkpoint(str(self.work))
+        ckpt = get_last_checkpoint(str(self.work))
+        import logging
+
+        log = logging.getLogger("lingbridge")
+        if ckpt:
+            log.info("resuming from %s", ckpt)
+        else:
+            log.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.work)
+        return ckpt
 
     def finalize(self, keep_checkpoints: bool = False) -> Path:
         """Drop checkpoints and rename the working folder to the final run directory (main process)."""

@@ -44,7 +44,17 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
         max_piece_length=16,
         show_progress=show_progress,
     )
-    tok.train_from_iterator(texts, trainer=trainer)
+    texts = list(texts)
+    try:
+        tok.train_from_iterator(texts, trainer=trainer)
+    except Exception as err:
+        if "not large enough" not in str(err):
+            raise
+        from .errors import UserError
+
+        chars = len({ch for t in texts for ch in t})
+        raise UserError(f"vocab_size {vocab_size} cannot hold the corpus's {chars} distinct characters plus pieces; "
+                        f"raise vocab_size (e.g. to {max(2 * chars, vocab_size * 2)})") from None
     tok.add_special_tokens([MASK_TOKEN])
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(

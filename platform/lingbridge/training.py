@@ -27,11 +27,12 @@ def setup_logging(training_args) -> None:
 
 
 def start_run(job: str, run_args, training_args) -> RunDir:
-    """Resolve and check the run directory on every rank, create it on the main one.
+    """Resolve and check the run directory on every rank; nothing is written yet.
 
     Points `training_args.output_dir` at the working folder `<run>.partial`, where Trainer keeps
     its checkpoints. Every rank runs the (read-only) checks so that a user mistake stops all of
-    them with the same message instead of leaving the others waiting.
+    them with the same message instead of leaving the others waiting. Call `prepare_run` once
+    the data has been validated, so that bad input never leaves a folder behind.
     """
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
@@ -43,16 +44,23 @@ def start_run(job: str, run_args, training_args) -> RunDir:
         paths = broadcast_object_list([str(run.path)])
         run = RunDir(job, paths[0], overwrite=run.overwrite, resume=run.resume)
     run.check()
-    state.wait_for_everyone()
-    if state.is_main_process:
-        run.prepare()
-    state.wait_for_everyone()
     training_args.output_dir = str(run.work)
     import torch
 
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator
     return run
+
+
+def prepare_run(run: RunDir) -> None:
+    """Create the working folder on the main process (all ranks wait for it)."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    state.wait_for_everyone()
+    if state.is_main_process:
+        run.prepare()
+    state.wait_for_everyone()
 
 
 class RankParticipation(TrainerCallback):
@@ -75,6 +83,14 @@ class RankParticipation(TrainerCallback):
             self.per_rank = gathered
         else:
             self.per_rank = [me]
+
+
+def loss_summary(log_history: list[dict]) -> dict:
+    """First and last logged training loss and the curve, for the record (and the app's plots)."""
+    curve = [[h["step"], h["loss"]] for h in log_history if "loss" in h]
+    if not curve:
+        return {}
+    return {"first_loss": curve[0][1], "last_loss": curve[-1][1], "loss_curve": curve}
 
 
 def plot_loss_curves(log_history: list[dict], path: Path, title: str = "") -> Path | None:
