@@ -81,7 +81,7 @@ def main(argv=None):
     from lingbridge.tasks.classification import (cast_labels, classification_metrics, compute_metrics,
                                                  plot_confusion_matrix, plot_language_bars, tokenize_splits)
     from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
-                                     prepare_run, setup_logging, start_run)
+                                     prepare_run, setup_logging, start_run, use_mean_loss)
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
@@ -158,7 +158,7 @@ def main(argv=None):
     collator = None if data_args.pad_to_max_length else DataCollatorWithPadding(
         tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
     ranks = RankParticipation()
-    trainer = Trainer(model=model, args=training_args, train_dataset=enc["train"], eval_dataset=enc["dev"],
+    trainer = Trainer(model=use_mean_loss(model), args=training_args, train_dataset=enc["train"], eval_dataset=enc["dev"],
                       data_collator=collator, processing_class=tokenizer, compute_metrics=compute_metrics,
                       callbacks=[ranks])
     result = trainer.train(resume_from_checkpoint=run.last_checkpoint())

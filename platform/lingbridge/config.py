@@ -66,6 +66,21 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
     return values
 
 
+def _cpu_distributed_env() -> None:
+    """Make `accelerate launch --multi_gpu` on a machine without GPUs run gloo DDP on the CPU.
+
+    Accelerate picks MULTI_CPU only when asked for the CPU; its multi-GPU launcher does not ask, so
+    each process would train alone. Set before TrainingArguments builds the distributed state.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "ACCELERATE_USE_CPU" not in os.environ:
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ["ACCELERATE_USE_CPU"] = "true"
+
+
 def parse_config(dataclass_types, args: list[str] | None = None):
     """Parse `--config file.yaml` plus command-line overrides into instances of `dataclass_types`.
 
@@ -80,6 +95,7 @@ def parse_config(dataclass_types, args: list[str] | None = None):
         if key not in valid:
             raise UserError(f"{config_path}: unknown config key '{key}'{did_you_mean(key, valid)}")
 
+    _cpu_distributed_env()
     parser = _parser_class()(dataclass_types, allow_abbrev=False)  # a typo must not match a prefix
     parser.set_defaults(**values)
     try:

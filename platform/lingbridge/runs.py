@@ -46,6 +46,8 @@ class RunDir:
 
     def __init__(self, job: str, output_dir: str | None, overwrite: bool = False, resume: bool = False):
         self.job = job
+        if output_dir == "trainer_output":
+            output_dir = None  # transformers v5's stand-in for "not given"; ours is runs/<job>-<time>
         if output_dir:
             path = Path(output_dir)
         elif resume:

@@ -1,0 +1,64 @@
+"""Real `accelerate launch` runs: one process, and two gloo DDP processes on the CPU."""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import ROOT, config, run_cli
+
+ACCELERATE = shutil.which("accelerate")
+FINETUNE = ["--config", config("finetune_classification"), "--max_steps", "20", "--logging_steps", "5",
+            "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+            "--disable_tqdm", "true"]
+
+
+def _launch(launch_args, recipe_name, args, cwd):
+    proc = run_cli([ACCELERATE, "launch", *launch_args, str(ROOT / "recipes" / f"{recipe_name}.py"), *args],
+                   cwd=cwd, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def _only_run(folder):
+    made = list((folder / "runs").iterdir())
+    assert len(made) == 1 and not made[0].name.endswith(".partial"), made  # exactly one run, by the main process
+    return json.loads((made[0] / "lingbridge_run.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def ddp_finetune(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("ddp")
+    _launch(["--config_file", str(ROOT / "recipes/accelerate/cpu_ddp.yaml")], "finetune_classification", FINETUNE, cwd)
+    return _only_run(cwd)
+
+
+@pytest.mark.slow
+def test_two_process_finetune(ddp_finetune):
+    assert ddp_finetune["world_size"] == 2
+    assert ddp_finetune["ranks"] == [{"rank": 0, "steps": 20}, {"rank": 1, "steps": 20}]  # both ranks took every step
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_with_accumulation(ddp_finetune, tmp_path):
+    """2 processes × batch 16 is the same optimisation as 1 process × batch 16 × 2 accumulation steps.
+
+    Guards against the transformers v5 loss scaling that doubled the loss and gradients under DDP.
+    """
+    (tmp_path / "runs").mkdir()
+    _launch(["--num_processes", "1", "--cpu"], "finetune_classification",
+            [*FINETUNE, "--gradient_accumulation_steps", "2"], tmp_path)
+    one = _only_run(tmp_path)
+    assert one["world_size"] == 1 and one["ranks"] == [{"rank": 0, "steps": 20}]
+    two_loss, one_loss = ddp_finetune["metrics"]["train"]["train_loss"], one["metrics"]["train"]["train_loss"]
+    assert abs(two_loss - one_loss) < 0.05, (two_loss, one_loss)
+
+
+@pytest.mark.slow
+def test_two_process_pretrain(tmp_path):
+    (tmp_path / "runs").mkdir()
+    _launch(["--config_file", str(ROOT / "recipes/accelerate/cpu_ddp.yaml")], "pretrain",
+            ["--config", config("pretrain"), "--max_steps", "6", "--max_eval_samples", "16", "--disable_tqdm", "true"],
+            tmp_path)
+    record = _only_run(tmp_path)
+    assert record["world_size"] == 2 and [r["steps"] for r in record["ranks"]] == [6, 6]
