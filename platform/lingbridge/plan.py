@@ -111,7 +111,7 @@ def plan(recipe: str, module, argv: list[str], num_processes: int = 1, accelerat
                 pad_token_id, bos_token_id, eos_token_id = 1, 0, 2
 
                 def __len__(self):
-                    return configs[3].vocab_size + len(SPECIAL_TOKENS)
+                    return model_args.vocab_size + len(SPECIAL_TOKENS)
 
             tokenizer = _Vocab()
         model, config = _count_params(model_args, tokenizer, task, num_labels)

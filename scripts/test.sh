@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up a virtual environment and run the whole test suite (offline; CPU; ~10 minutes on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q torch==2.13.0          # first: the CPU build on this machine's disk
+python -m pip install -q -e ".[dev]"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
+python -m pytest -q "$@"

@@ -1,0 +1,52 @@
+"""The `lingbridge` command: fast help, plan without training, the quickstart end to end."""
+
+import subprocess
+import sys
+import time
+
+from conftest import config, run_cli
+
+
+def test_help_is_fast_and_light():
+    start = time.time()
+    proc = run_cli(["lingbridge", "--help"])
+    assert proc.returncode == 0 and "quickstart" in proc.stdout and "plan" in proc.stdout
+    assert time.time() - start < 5
+    heavy = subprocess.run([sys.executable, "-c", "import sys, lingbridge.cli; print(sorted(m for m in "
+                            "('torch', 'transformers', 'peft', 'gradio', 'evaluate') if m in sys.modules))"],
+                           capture_output=True, text=True)
+    assert heavy.stdout.strip() == "[]"
+
+
+def test_plan_prints_the_run_without_training(tmp_path):
+    proc = run_cli(["lingbridge", "plan", "pretrain", "--config", config("pretrain"), "--num_processes", "2",
+                    "--learning_rate", "5e-4"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for field in ("effective batch:   64 = 32 per device × 1 accumulation × 2 process(es)", "optimizer steps:",
+                  "tokens:", "memory per device:", "parameters:", "resolved config:", "learning_rate: 0.0005",
+                  "launch:            accelerate launch --multi_gpu --num_processes 2 recipes/pretrain.py --config"):
+        assert field in out, field
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plan_with_accelerate_config(pretrained_run, tmp_path):
+    from conftest import ROOT
+
+    proc = run_cli(["lingbridge", "plan", "finetune_classification", "--accelerate_config",
+                    str(ROOT / "recipes/accelerate/cpu_ddp.yaml"), "--config", config("finetune_sentiment"),
+                    "--model_name_or_path", str(pretrained_run)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "× 2 process(es)" in proc.stdout and "measured with the tokenizer" in proc.stdout
+    assert "LoRA adapters + head" in proc.stdout and "--config_file" in proc.stdout
+
+
+def test_quickstart_short(tmp_path):
+    proc = run_cli(["lingbridge", "quickstart", "--output_root", str(tmp_path / "qs"), "--pretrain_epochs", "0.3",
+                    "--finetune_epochs", "1"], cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Sentiment (test split" in out and "acc random init" in out and "Zero-shot transfer gap" in out
+    for name in ("pretrain", "sentiment-pretrained", "sentiment-random-init"):
+        assert (tmp_path / "qs" / name / "README.md").is_file()
+        assert (tmp_path / "qs" / name / "lingbridge_run.json").is_file()
