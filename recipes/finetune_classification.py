@@ -64,6 +64,21 @@ def parse(argv=None):
                          RunArguments, TrainingArguments), argv)
 
 
+def plan_data(configs) -> dict:
+    """What `lingbridge plan` needs: training rows in the training languages and sample texts."""
+    from lingbridge.data import load_splits
+
+    model_args, data_args, _, args = configs[:4]
+    data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:sentiment")
+    dsd, _, languages = load_splits(data_args, {"text": data_args.text_column, "label": data_args.label_column,
+                                                "lang": data_args.lang_column})
+    train = dsd["train"]
+    if args.train_languages:
+        train = train.filter(lambda b: [x in args.train_languages for x in b["lang"]], batched=True)
+    return {"rows": len(train), "texts": train["text"][:2000], "languages": languages, "task": "classification",
+            "num_labels": len(args.label_list or set(train["label"]))}
+
+
 @exit_on_user_error
 def main(argv=None):
     model_args, data_args, clean_args, args, lora_args, run_args, training_args, config_path = parse(argv)

@@ -54,6 +54,21 @@ def parse(argv=None):
                          TrainingArguments), argv)
 
 
+def plan_data(configs) -> dict:
+    """What `lingbridge plan` needs: training rows (after language sampling, plus TLM pairs) and sample texts."""
+    from lingbridge.data import load_splits, sample_by_language
+    from lingbridge.data.parallel import load_parallel
+
+    model_args, data_args, _, args = configs[:4]
+    data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:corpus")
+    dsd, _, languages = load_splits(data_args, {"text": data_args.text_column, "lang": data_args.lang_column})
+    train, _ = sample_by_language(dsd["train"], args.sampling_alpha, num_rows=args.sampled_rows)
+    rows = len(train)
+    if args.tlm and args.parallel_dataset:
+        rows += len(load_parallel(args.parallel_dataset, languages)[0]["train"])
+    return {"rows": rows, "texts": train["text"][:2000], "languages": languages, "task": "pretrain"}
+
+
 @exit_on_user_error
 def main(argv=None):
     model_args, data_args, clean_args, args, run_args, training_args, config_path = parse(argv)

@@ -52,8 +52,16 @@ def cmd_quickstart(argv: list[str]) -> None:
     parser.add_argument("--output_root", default=None, help="folder for the runs (default: runs/quickstart-<time>)")
     parser.add_argument("--pretrain_epochs", type=float, default=None, help="override the tiny pretraining epochs")
     parser.add_argument("--finetune_epochs", type=float, default=None, help="override the finetuning epochs")
+    parser.add_argument("--tasks", default="sentiment",
+                        help="comma-separated steps after pretraining: sentiment (always), translation, qa")
     args = parser.parse_args(argv)
-    quickstart(args.output_root, args.pretrain_epochs, args.finetune_epochs)
+    from .quickstart import TASKS
+
+    tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    bad = [t for t in tasks if t not in TASKS]
+    if bad:
+        raise UserError(f"--tasks: unknown task '{bad[0]}'; choose from {', '.join(TASKS)}")
+    quickstart(args.output_root, args.pretrain_epochs, args.finetune_epochs, tasks)
 
 
 def cmd_card(argv: list[str]) -> None:

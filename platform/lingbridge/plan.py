@@ -11,20 +11,25 @@ import yaml
 from .runs import config_dict
 
 
+AUTO_CLASSES = {"pretrain": "AutoModelForMaskedLM", "classification": "AutoModelForSequenceClassification",
+                "translation": "AutoModelForSeq2SeqLM", "qa": "AutoModelForQuestionAnswering"}
+
+
 def _count_params(model_args, tokenizer, task: str, num_labels: int = 2):
     """Parameters of the model the recipe would build, on the meta device (no weights loaded)."""
+    import transformers
     from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForMaskedLM, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     from .models import build_config
 
-    if model_args.config_name:
+    if model_args.config_name and not model_args.model_name_or_path:
         config = build_config(model_args, tokenizer)
     else:
         config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     if task == "classification":
         config.num_labels = num_labels
-    auto = AutoModelForMaskedLM if task == "pretrain" else AutoModelForSequenceClassification
+    auto = getattr(transformers, AUTO_CLASSES.get(task, "AutoModel"))
     with init_empty_weights():
         model = auto.from_config(config)
     return model, config
@@ -40,11 +45,8 @@ def _activation_bytes(config, batch: int, seq: int, half: bool) -> int:
 
 
 def plan(recipe: str, module, argv: list[str], num_processes: int = 1, accelerate_config: str | None = None) -> str:
-    from transformers import AutoTokenizer
-
-    from .data import load_splits, sample_by_language
-
     import datasets
+    from transformers import AutoTokenizer
 
     datasets.disable_progress_bars()
     parsed = module.parse(argv)
@@ -53,34 +55,12 @@ def plan(recipe: str, module, argv: list[str], num_processes: int = 1, accelerat
     training_args = configs[-1]
     if accelerate_config:
         acc = yaml.safe_load(Path(accelerate_config).read_text()) or {}
-        num_processes = int(acc.get("num_processes", num_processes)) * int(acc.get("num_machines", 1) or 1)
+        num_processes = int(acc.get("num_processes", num_processes))  # the total across machines
 
-    # rows the run would train on
-    if recipe == "pretrain":
-        args = configs[3]
-        data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:corpus")
-        dsd, _, languages = load_splits(data_args, {"text": data_args.text_column, "lang": data_args.lang_column})
-        train, _ = sample_by_language(dsd["train"], args.sampling_alpha, num_rows=args.sampled_rows)
-        rows = len(train)
-        if args.tlm and args.parallel_dataset:
-            from .data.parallel import load_parallel
-
-            pairs, _ = load_parallel(args.parallel_dataset, languages)
-            rows += len(pairs["train"])
-        texts = train["text"][:2000]
-        task, num_labels = "pretrain", 2
-    else:
-        args = configs[3]
-        data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:sentiment")
-        dsd, _, languages = load_splits(data_args, {"text": data_args.text_column, "label": data_args.label_column,
-                                                    "lang": data_args.lang_column})
-        train = dsd["train"]
-        if args.train_languages:
-            train = train.filter(lambda b: [x in args.train_languages for x in b["lang"]], batched=True)
-        rows = len(train)
-        texts = train["text"][:2000]
-        task = "classification"
-        num_labels = len(args.label_list or set(train["label"]))
+    # rows the run would train on: each recipe knows its data (`plan_data`)
+    info = module.plan_data(configs)
+    rows, texts, languages = info["rows"], info["texts"], info["languages"]
+    task, num_labels = info["task"], info.get("num_labels", 2)
     if data_args.max_train_samples:
         rows = min(rows, data_args.max_train_samples)
 

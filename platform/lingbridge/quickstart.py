@@ -19,8 +19,17 @@ def _step(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
+# Extra quickstart steps, one per task module: `quickstart_step(root, pretrain_dir, epochs) -> str`
+# runs the task's tiny recipe under `root` and returns the lines to print in the results.
+TASK_STEPS = {
+    "translation": "lingbridge.tasks.translation",
+    "qa": "lingbridge.tasks.qa",
+}
+TASKS = ("sentiment", *TASK_STEPS)
+
+
 def quickstart(output_root: str | None = None, pretrain_epochs: float | None = None,
-               finetune_epochs: float | None = None) -> dict:
+               finetune_epochs: float | None = None, tasks: tuple[str, ...] = ("sentiment",)) -> dict:
     from .recipes import finetune_classification, pretrain
 
     root = Path(output_root or f"runs/quickstart-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
@@ -41,6 +50,13 @@ def quickstart(output_root: str | None = None, pretrain_epochs: float | None = N
     _step("3/3 the same finetune from random initialisation (what did pretraining buy?)")
     finetune_classification.main(["--config", config_path("finetune_sentiment"), "--config_name", "tiny",
                                   "--tokenizer_name", str(pre_dir), "--output_dir", str(rand_dir), *ft_extra])
+
+    import importlib
+
+    extra = {}
+    for i, task in enumerate(t for t in tasks if t in TASK_STEPS):
+        _step(f"extra {i + 1}: {task}")
+        extra[task] = importlib.import_module(TASK_STEPS[task]).quickstart_step(root, pre_dir, finetune_epochs)
 
     pre, lora, rand = read_record(pre_dir), read_record(lora_dir), read_record(rand_dir)
     table = {}
@@ -66,8 +82,11 @@ def quickstart(output_root: str | None = None, pretrain_epochs: float | None = N
     gap = lora["metrics"]["transfer"].get("gap", {}).get("accuracy")
     if gap:
         print(f"\nZero-shot transfer gap (accuracy, source − mean of targets): {gap['gap']:+.3f}")
+    for task, lines in extra.items():
+        print(f"\n{task}:\n{lines}")
     print(f"\nRun directories (each with weights, tokenizer, lingbridge_run.json, README.md model card, plots):")
-    for d in (pre_dir, lora_dir, rand_dir):
+    for d in (pre_dir, lora_dir, rand_dir, *[p for p in sorted(root.iterdir()) if p.name not in
+                                                (pre_dir.name, lora_dir.name, rand_dir.name) and p.is_dir()]):
         print(f"  {d}")
     print(f"\nTotal time: {time.time() - started:.0f} s")
     return {"pretrain": pre, "finetune": lora, "random_init": rand, "table": table}
