@@ -33,6 +33,10 @@ class PretrainArguments:
     sampled_rows: int | None = field(default=None, metadata={"help": "Monolingual rows per epoch after language sampling (default: corpus size)."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens masked, as in BERT/XLM-R."})
     language_tags: bool = field(default=True, metadata={"help": "Prefix each side of a TLM pair with its <lang_xx> token."})
+    pack_sequences: bool = field(
+        default=False,
+        metadata={"help": "Concatenate monolingual lines into full max_seq_length blocks (run_mlm's group_texts): "
+                          "no padding, far better GPU use; per-language evaluation stays line by line."})
 
     def __post_init__(self):
         from lingbridge.errors import UserError
@@ -52,6 +56,19 @@ def parse(argv=None):
 
     return parse_config((ModelArguments, DataArguments, CleaningArguments, PretrainArguments, RunArguments,
                          TrainingArguments), argv)
+
+
+def pack_blocks(ds, block: int, num_proc=None):
+    """Concatenate tokenised lines and cut them into blocks of `block` tokens (the remainder is dropped)."""
+
+    def group(batch):
+        ids = [t for seq in batch["input_ids"] for t in seq]
+        n = len(ids) // block * block
+        blocks = [ids[i : i + block] for i in range(0, n, block)]
+        return {"input_ids": blocks, "attention_mask": [[1] * block for _ in blocks]}
+
+    return ds.map(group, batched=True, batch_size=1000, num_proc=num_proc, remove_columns=ds.column_names,
+                  desc=f"Packing into blocks of {block}")
 
 
 def plan_data(configs) -> dict:
@@ -162,7 +179,11 @@ def main(argv=None):
             evals["tlm"] = tlm_eval.map(encode_pairs, batched=True, with_indices=True, remove_columns=cols)
     from datasets import concatenate_datasets
 
-    train_ds = concatenate_datasets(train_parts).remove_columns("lang")
+    train_parts = [part.remove_columns("lang") for part in train_parts]
+    if args.pack_sequences:
+        with training_args.main_process_first(desc="pack"):
+            train_parts[0] = pack_blocks(train_parts[0], max_len, num_proc)
+    train_ds = concatenate_datasets(train_parts)
     evals = {k: v.remove_columns([c for c in v.column_names if c == "lang"]) for k, v in evals.items()}
 
     # ---- model -----------------------------------------------------------------------------------

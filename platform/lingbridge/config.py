@@ -127,7 +127,7 @@ class ModelArguments:
     )
     config_name: str | None = field(
         default=None,
-        metadata={"help": "Config for a from-scratch model when model_name_or_path is not given: 'tiny' (built-in XLM-R) or a Hub id / path."},
+        metadata={"help": "Config for a from-scratch model when model_name_or_path is not given: 'tiny' or 'base' (built-in XLM-R sizes) or a Hub id / path."},
     )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Tokenizer Hub id or folder, if not the model's own."}

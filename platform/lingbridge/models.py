@@ -22,6 +22,21 @@ TINY_XLMR = dict(
 )
 
 
+# XLM-R base's architecture (278M parameters with its 250k vocabulary), randomly initialised: for
+# from-scratch pretraining at real scale and throughput measurements without the Hub.
+BASE_XLMR = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=514,
+    hidden_dropout_prob=0.1,
+    attention_probs_dropout_prob=0.1,
+    type_vocab_size=1,
+)
+BUILTIN_CONFIGS = {"tiny": TINY_XLMR, "base": BASE_XLMR}
+
+
 def check_model_source(name: str | None, what: str = "model_name_or_path") -> None:
     """A local path that does not exist is a user mistake, not a Hub id (Hub ids are `org/name`)."""
     if not name:
@@ -35,13 +50,13 @@ def check_model_source(name: str | None, what: str = "model_name_or_path") -> No
 
 
 def build_config(model_args, tokenizer, **overrides):
-    """Config for a from-scratch model: 'tiny' (built-in XLM-R) or any config id/path."""
+    """Config for a from-scratch model: 'tiny' or 'base' (built-in XLM-R sizes) or any config id/path."""
     from transformers import AutoConfig, XLMRobertaConfig
 
     special = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                    bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    if model_args.config_name == "tiny":
-        return XLMRobertaConfig(**{**TINY_XLMR, **special, **overrides})
+    if model_args.config_name in BUILTIN_CONFIGS:
+        return XLMRobertaConfig(**{**BUILTIN_CONFIGS[model_args.config_name], **special, **overrides})
     try:
         config = AutoConfig.from_pretrained(model_args.config_name, cache_dir=model_args.cache_dir,
                                             trust_remote_code=model_args.trust_remote_code)
