@@ -1,0 +1,188 @@
+"""Publishing a run directory to the Hugging Face Hub: one `upload_folder` commit.
+
+    lingbridge publish runs/sentiment --repo_id my-org/sentiment-xlmr --dry_run
+    lingbridge publish runs/sentiment --repo_id my-org/sentiment-xlmr --private --revision experiments
+
+What goes: the weights (safetensors only), config, tokenizer, the card rendered for the repo id,
+`lingbridge_run.json` (the metrics) and the plots. What never goes: checkpoints, pickles, the app's
+`feedback.jsonl` (user inputs) and the token. The token is resolved by huggingface_hub itself
+(`HF_TOKEN`, then the `hf auth login` file); lingbridge never reads it into a log, record or card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+
+from .errors import UserError
+from .runs import read_record
+
+# Files of a run directory that belong in a model repository (everything else stays local).
+PUBLISHED_PATTERNS = (
+    "*.safetensors", "config.json", "generation_config.json", "adapter_config.json", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "sentencepiece.bpe.model",
+    "*.spm", "spiece.model", "source.spm", "target.spm", "vocab.json", "vocab.txt", "merges.txt",
+    "preprocessor_config.json", "lingbridge_run.json", "*.png",
+)
+LORA_CHOICES = ("adapter", "merged")
+# The peft Auto class that rebuilds a model from an unmerged adapter, by the run's pipeline tag.
+_PEFT_CLASSES = {
+    "text-classification": "AutoPeftModelForSequenceClassification",
+    "translation": "AutoPeftModelForSeq2SeqLM",
+    "question-answering": "AutoPeftModelForQuestionAnswering",
+    "fill-mask": "AutoPeftModel",
+}
+
+
+class PublishError(RuntimeError):
+    """The push did not complete (network, permissions); nothing is reported as published."""
+
+
+@dataclass
+class PublishPlan:
+    """What one publish would send: the staged folder and its files with their sizes."""
+
+    run_dir: Path
+    repo_id: str
+    staging: Path
+    lora: str | None  # "adapter", "merged", or None for a run without LoRA adapters
+    files: list[tuple[str, int]] = field(default_factory=list)
+    commit_message: str = ""
+
+    def describe(self) -> str:
+        width = max((len(p) for p, _ in self.files), default=10)
+        lines = [f"{p:<{width}}  {_human(n):>9}  ({n} bytes)" for p, n in self.files]
+        total = sum(n for _, n in self.files)
+        lines.append(f"{len(self.files)} files, {_human(total)} ({total} bytes)")
+        return "\n".join(lines)
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def check_repo_id(repo_id: str) -> str:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id.count("/") != 1:
+        raise UserError(f"--repo_id must be 'namespace/name' (a user or organisation, then the model), got '{repo_id}'")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise UserError(f"--repo_id '{repo_id}': {str(err).splitlines()[0]}") from None
+    return repo_id
+
+
+def _merge_adapter(run_dir: Path, record: dict, out: Path) -> None:
+    """Load base + adapter, merge the LoRA deltas into the weights and save a plain model folder."""
+    import peft
+    from transformers import AutoConfig
+
+    cls = getattr(peft, _PEFT_CLASSES.get(record.get("pipeline_tag"), "AutoPeftModel"))
+    kwargs = {}
+    if record.get("pipeline_tag") == "text-classification":
+        labels = AutoConfig.from_pretrained(run_dir).id2label  # the run keeps the labelled config beside the adapter
+        kwargs = {"num_labels": len(labels), "id2label": labels, "label2id": {v: k for k, v in labels.items()}}
+    model = cls.from_pretrained(str(run_dir), **kwargs).merge_and_unload()
+    model.save_pretrained(out)  # safetensors (the transformers default)
+
+
+def plan_publish(run_dir: str | Path, repo_id: str, lora: str | None = None, base_model: str | None = None,
+                 staging: str | Path | None = None) -> PublishPlan:
+    """Stage exactly what `push_run` would upload, without any network.
+
+    Args:
+        run_dir: a finished run directory.
+        repo_id: the target repository, `namespace/name`.
+        lora: for a run that kept its LoRA adapter unmerged: "adapter" (publish the adapter; the card
+            names `base_model`) or "merged" (merge into the base weights). Default: "adapter".
+        base_model: Hub id of the base model, for the card and the adapter config, when the run
+            started from a local folder.
+        staging: where to stage (default: a new temporary folder).
+    """
+    from .cards import render_card
+
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    check_repo_id(repo_id)
+    has_adapter = (run_dir / "adapter_model.safetensors").is_file()
+    if lora and lora not in LORA_CHOICES:
+        raise UserError(f"--lora must be one of {', '.join(LORA_CHOICES)}, got '{lora}'")
+    if lora and not has_adapter:
+        raise UserError(f"--lora {lora}: {run_dir} holds merged weights only (no adapter_model.safetensors); "
+                        "publish it without --lora")
+    lora = (lora or "adapter") if has_adapter else None
+    if not any(run_dir.glob("*.safetensors")):
+        raise UserError(f"{run_dir} has no safetensors weights to publish")
+    staging = Path(staging or tempfile.mkdtemp(prefix="lingbridge-publish-"))
+    staging.mkdir(parents=True, exist_ok=True)
+    for path in sorted(run_dir.iterdir()):
+        if path.is_file() and any(fnmatch(path.name, pat) for pat in PUBLISHED_PATTERNS):
+            if lora == "merged" and path.name.startswith("adapter_"):
+                continue
+            shutil.copy2(path, staging / path.name)
+    if lora == "merged":
+        _merge_adapter(run_dir, record, staging)
+    if lora == "adapter" and base_model:
+        # so that AutoPeftModel.from_pretrained(repo_id) finds the base on the Hub, not on this disk
+        cfg_path = staging / "adapter_config.json"
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        cfg["base_model_name_or_path"] = base_model
+        cfg_path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+    render_card(run_dir, repo_id, publish_as=lora, base_model=base_model).save(staging / "README.md")
+    files = sorted((str(p.relative_to(staging)), p.stat().st_size) for p in staging.rglob("*") if p.is_file())
+    name = Path(record.get("run_dir") or run_dir).name
+    what = {"adapter": ", LoRA adapter", "merged": ", LoRA merged"}.get(lora, "")
+    message = f"Upload lingbridge run {name} ({record.get('job')}{what})"
+    return PublishPlan(run_dir, repo_id, staging, lora, files, message)
+
+
+def _describe_failure(err: Exception) -> str:
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(err, HfHubHTTPError):
+        status = err.response.status_code if err.response is not None else "?"
+        if status in (401, 403):
+            return f"the Hub refused the token (HTTP {status}): check that it has write access to this namespace"
+        return f"the Hub answered HTTP {status}: {str(err).splitlines()[0]}"
+    if isinstance(err, httpx.TransportError):
+        return f"the connection failed during the push ({type(err).__name__}: {err or 'connection closed'})"
+    return f"{type(err).__name__}: {err}"
+
+
+def push_run(plan: PublishPlan, private: bool = False, revision: str | None = None) -> str:
+    """Create the repository (and branch) and upload the staged folder as one commit.
+
+    Returns the commit URL. Raises `PublishError` when anything fails; a Hub commit is atomic, so a
+    failure leaves the repository without any of this run's files and the same call can be retried.
+    """
+    from huggingface_hub import HfApi, get_token
+
+    if not get_token():
+        raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
+    api = HfApi()  # the token comes from HF_TOKEN / the login file, inside huggingface_hub
+    step = "create the repository"
+    try:
+        api.create_repo(plan.repo_id, private=private, exist_ok=True)
+        if revision and revision != "main":
+            step = f"create the branch '{revision}'"
+            api.create_branch(plan.repo_id, branch=revision, exist_ok=True)
+        step = "upload the files"
+        info = api.upload_folder(repo_id=plan.repo_id, folder_path=str(plan.staging), revision=revision,
+                                 commit_message=plan.commit_message,
+                                 commit_description="Published with `lingbridge publish`; the run record is "
+                                                    "`lingbridge_run.json`.")
+    except Exception as err:  # network and HTTP errors come in many types; all mean "not published"
+        raise PublishError(f"publishing {plan.run_dir} to {plan.repo_id} failed while trying to {step}: "
+                           f"{_describe_failure(err)}. Nothing was published (a Hub commit is all or nothing); "
+                           "run the same command again to retry.") from None
+    return info.commit_url
