@@ -82,10 +82,54 @@ def cmd_card(argv: list[str]) -> None:
         print(Path(args.run_dir) / "README.md")
 
 
+def cmd_app(argv: list[str]) -> None:
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+    from .app.app import main as app_main
+
+    app_main(argv)
+
+
+def cmd_publish(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="lingbridge publish",
+                                     description="Push a run directory to the Hugging Face Hub as one commit.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--repo_id", required=True, help="namespace/name of the model repository")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--revision", default=None, help="branch to commit to (created from main if missing)")
+    parser.add_argument("--lora", choices=("adapter", "merged"), default=None,
+                        help="for runs that kept a LoRA adapter: publish the adapter (default) or the merged model")
+    parser.add_argument("--base_model", default=None, help="Hub id of the base model, when the run started from a local folder")
+    parser.add_argument("--dry_run", action="store_true", help="print the files and sizes that would go; upload nothing")
+    args = parser.parse_args(argv)
+    import shutil
+
+    from .hub import PublishError, plan_publish, push_run
+
+    plan = plan_publish(args.run_dir, args.repo_id, args.lora, args.base_model)
+    try:
+        where = f"{args.repo_id}{'@' + args.revision if args.revision else ''}{' (private)' if args.private else ''}"
+        print(f"{'would publish' if args.dry_run else 'publishing'} {args.run_dir} to {where}: {plan.commit_message}")
+        print(plan.describe(), flush=True)
+        if args.dry_run:
+            return
+        try:
+            url = push_run(plan, private=args.private, revision=args.revision)
+        except PublishError as err:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+            sys.exit(1)
+        print(f"published: {url}")
+    finally:
+        shutil.rmtree(plan.staging, ignore_errors=True)
+
+
 COMMANDS = {
     "quickstart": (cmd_quickstart, "run the whole pipeline on the embedded default (offline, CPU, minutes)"),
     "plan": (cmd_plan, "print the resolved config, batch, steps, tokens, memory and launch command"),
     "card": (cmd_card, "render a run directory's model card"),
+    "app": (cmd_app, "start the Gradio app on run directories or Hub ids"),
+    "publish": (cmd_publish, "push a run directory with its model card to the Hugging Face Hub"),
 }
 
 
