@@ -1,0 +1,159 @@
+"""The training loops of the vision recipes: one `accelerate.Accelerator`, tensors as data.
+
+Trainer is built for dict batches and one optimiser; the image models train on (images, labels)
+tensors and the GAN needs two optimisers, so these are short Accelerate loops that use the same run
+directory calls as every recipe (checkpoints `checkpoint-<epoch>` in `run.work`, so `--resume` works).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..training import logger
+
+
+class TensorImages(Dataset):
+    """(images, labels) tensors; `__getitems__` makes each batch one slice instead of N item lookups."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+    def __getitems__(self, idx):
+        idx = torch.as_tensor(idx)
+        return self.x[idx], self.y[idx]
+
+
+def _as_batch(batch):
+    return batch
+
+
+def make_accelerator(training_args):
+    """An `Accelerator` configured from `TrainingArguments` (mixed precision, CPU, seed)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    precision = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "no"
+    accelerator = Accelerator(mixed_precision=precision, cpu=training_args.use_cpu)
+    set_seed(training_args.seed)
+    return accelerator
+
+
+def image_loader(x, y, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorImages(x, y), batch_size=batch_size, shuffle=shuffle, collate_fn=_as_batch,
+                      generator=generator, drop_last=drop_last)
+
+
+def num_epochs(training_args) -> int:
+    return max(1, math.ceil(training_args.num_train_epochs))
+
+
+def resume(accelerator, run) -> tuple[int, dict]:
+    """With `--resume`, load the newest `checkpoint-<epoch>` (models, optimisers, RNG states).
+
+    Returns the number of epochs already done and the metrics history saved with them ({} when fresh).
+    Call after `accelerator.prepare(...)`, with the same objects prepared in the same order.
+    """
+    import json
+    from pathlib import Path
+
+    ckpt = run.last_checkpoint() if run is not None else None
+    if not ckpt:
+        return 0, {}
+    accelerator.load_state(ckpt)
+    path = Path(ckpt) / "history.json"
+    return int(ckpt.rsplit("-", 1)[1]), json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_epoch(accelerator, run, epoch: int, extra: dict | None = None) -> None:
+    """Save model(s), optimiser(s) and RNG states after `epoch` (1-based) epochs; keep only the newest."""
+    if run is None:
+        return
+    path = run.work / f"checkpoint-{epoch}"
+    accelerator.save_state(str(path))
+    if accelerator.is_main_process:
+        if extra:
+            import json
+
+            (path / "history.json").write_text(json.dumps(extra))
+        for old in run.work.glob("checkpoint-*"):
+            if old != path:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+@torch.no_grad()
+def predict(model, x, batch_size: int = 512, fn=None):
+    """Run `fn(model, batch)` (default: the model's forward) over `x` in batches on the model's device."""
+    model.eval()
+    device = next(model.parameters()).device
+    fn = fn or (lambda m, b: m(b))
+    outs = [fn(model, x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(outs)
+
+
+def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float, epochs: int, batch_size: int,
+                   seed: int, momentum: float = 0.9, weight_decay: float = 0.0, max_steps: int = -1,
+                   eval_batch_size: int = 512, run=None):
+    """Train the CNN with SGD + momentum (cross-entropy) and test it after every epoch.
+
+    Args:
+        model: a `SmallCNN` (it normalises its own inputs).
+        data: `ImageData`; `data_args` gives the augmentation.
+        accelerator: the run's `Accelerator` (device, processes, mixed precision).
+        learning_rate, epochs, batch_size, seed, momentum, weight_decay, max_steps: the optimisation.
+        run: the `RunDir` to checkpoint into each epoch (None: no checkpoints, e.g. the GAN's evaluator).
+
+    Returns:
+        (unwrapped model, history `{"epochs": [{epoch, step, loss, test_accuracy, images_per_s}], "train_s"}`).
+    """
+    import torch.nn.functional as F
+
+    from .data import augment
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
+    loader = image_loader(data.train_x, data.train_y, batch_size, True, seed)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    start, history = resume(accelerator, run)
+    history = history or {"epochs": [], "train_s": 0.0}
+    step = start * len(loader)
+    for epoch in range(start, epochs):
+        model.train()
+        t0, total, seen = time.perf_counter(), torch.zeros((), device=accelerator.device), 0
+        for x, y in loader:
+            with torch.no_grad():
+                x = augment(x, data_args)
+            with accelerator.autocast():
+                loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            optimizer.step()
+            step += 1
+            total += loss.detach() * len(y)  # no .item() per step: it would sync a GPU every batch
+            seen += len(y)
+            if 0 < max_steps <= step:
+                break
+        elapsed = time.perf_counter() - t0
+        logits = predict(accelerator.unwrap_model(model), data.test_x, eval_batch_size)
+        acc = (logits.argmax(1) == data.test_y).float().mean().item()
+        row = {"epoch": epoch + 1, "step": step, "loss": round(total.item() / max(seen, 1), 5),
+               "test_accuracy": round(acc, 5), "images_per_s": round(seen * accelerator.num_processes / elapsed, 1)}
+        history["epochs"].append(row)
+        history["train_s"] = round(history["train_s"] + elapsed, 2)
+        logger.info("epoch %d: loss %.4f, test accuracy %.4f, %.0f images/s", epoch + 1, row["loss"], acc,
+                    row["images_per_s"])
+        save_epoch(accelerator, run, epoch + 1, history)
+        if 0 < max_steps <= step:
+            break
+    return accelerator.unwrap_model(model), history
