@@ -29,13 +29,38 @@ def _from_translation_dicts(ds, where: str):
     return ds.map(convert, batched=True, remove_columns=ds.column_names)
 
 
-def load_parallel(source: str, languages: list[str] | None = None, seed: int = 42, validation_share: float = 0.1):
-    """Load parallel pairs as a DatasetDict (train, validation) plus its source description."""
+def _from_language_columns(ds, where: str):
+    """A file whose two columns are named by language codes (`en\tde` header) → canonical rows."""
+    a, b = sorted(ds.column_names, key=lambda k: (k != "en", k))
+    check_language(a, where)
+    check_language(b, where)
+    return ds.map(lambda batch: {"src_lang": [a] * len(batch[a]), "tgt_lang": [b] * len(batch[a]),
+                                 "src": batch[a], "tgt": batch[b]}, batched=True, remove_columns=ds.column_names)
+
+
+def load_parallel(source: str | dict[str, str], languages: list[str] | None = None, seed: int = 42,
+                  validation_share: float = 0.1, keep_test: bool = False, config_name: str | None = None,
+                  role: str = "parallel (TLM)"):
+    """Load parallel pairs as a DatasetDict (train, validation) plus its source description.
+
+    Args:
+        source: `sample:parallel`, a tsv/csv/json/jsonl/parquet file, a `{split: file}` dict, or a Hub id.
+        keep_test: also return a `test` split when the source has one.
+        config_name: the Hub dataset config (e.g. `de-en` for wmt16).
+        role: what the pairs are for, as the run record shows it.
+    """
     from datasets import DatasetDict, load_dataset
 
     from .load import _load_files
 
-    if source.startswith("sample:"):
+    if isinstance(source, dict):
+        for split, f in source.items():
+            if not Path(f).is_file():
+                raise UserError(f"parallel data: {split} file not found: {f}")
+        dsd = _load_files(source)
+        kind = "local file"
+        source = ", ".join(source.values())
+    elif source.startswith("sample:"):
         from .sample import load_sample
 
         dsd = load_sample(source)
@@ -47,7 +72,7 @@ def load_parallel(source: str, languages: list[str] | None = None, seed: int = 4
         kind = "local file"
     else:
         try:
-            dsd = load_dataset(source)
+            dsd = load_dataset(source, config_name)
         except Exception as err:
             raise UserError(f"could not load parallel dataset '{source}': {str(err).splitlines()[0]}") from None
         kind = "hub"
@@ -56,6 +81,8 @@ def load_parallel(source: str, languages: list[str] | None = None, seed: int = 4
         ds = dsd[split]
         if "translation" in ds.column_names and "src" not in ds.column_names:
             ds = _from_translation_dicts(ds, source)
+        elif len(ds.column_names) == 2 and "src" not in ds.column_names:
+            ds = _from_language_columns(ds, f"{source} ({split} split) column name")
         missing = [c for c in ("src_lang", "tgt_lang", "src", "tgt") if c not in ds.column_names]
         if missing:
             raise UserError(f"{source} ({split} split): missing columns {missing}; expected src_lang, tgt_lang, src, tgt "
@@ -70,7 +97,8 @@ def load_parallel(source: str, languages: list[str] | None = None, seed: int = 4
     if "validation" not in dsd:
         parts = dsd["train"].train_test_split(test_size=validation_share, seed=seed)
         dsd["train"], dsd["validation"] = parts["train"], parts["test"]
-    return DatasetDict({"train": dsd["train"], "validation": dsd["validation"]}), {
-        "name": source, "kind": kind, "role": "parallel (TLM)",
-        "rows_loaded": {"train": len(dsd["train"]), "validation": len(dsd["validation"])},
+    splits = ["train", "validation"] + (["test"] if keep_test and "test" in dsd else [])
+    return DatasetDict({s: dsd[s] for s in splits}), {
+        "name": source, "kind": kind, "role": role, **({"config": config_name} if config_name else {}),
+        "rows_loaded": {s: len(dsd[s]) for s in splits},
     }
