@@ -166,3 +166,12 @@ def test_language_sampling_follows_xlmr():
     sampled, report = sample_by_language(ds, alpha=0.3, seed=0)
     share = np.mean(np.array(sampled["lang"]) == "sw")
     assert share == pytest.approx(expected, abs=0.01) and report["sw"]["sampled"] > 100
+
+
+def test_dedup_is_per_language_and_cross_language_copies_are_flagged():
+    train = [{"text": "Hotel Berlin, Zimmer 12.", "lang": "de"}, {"text": "Hotel Berlin, Zimmer 12.", "lang": "en"},
+             {"text": "Hotel Berlin, Zimmer 12!", "lang": "de"}]
+    dsd, report = clean_splits(_dsd(train, [{"text": "something else entirely", "lang": "en"}]), CleaningArguments())
+    assert report["rules"]["exact_dedup"]["train"]["removed"] == 1  # the German copy, not the English row
+    assert sorted(dsd["train"]["lang"]) == ["de", "en"]
+    assert report["rules"]["contamination"]["across_languages"]["flagged"] == 1

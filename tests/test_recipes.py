@@ -83,3 +83,15 @@ def test_from_scratch_trains_its_own_tokenizer(tmp_path):
     record = json.loads((out / "lingbridge_run.json").read_text())
     assert record["init"].startswith("random") and record["lora"] is None
     assert record["tokenizer_source"] == "trained on the training split"
+
+
+def test_pretraining_continues_from_a_checkpoint(pretrained_run, tmp_path):
+    """`model_name_or_path` continues a checkpoint (here a run directory) with its own tokenizer."""
+    from lingbridge.recipes import pretrain
+
+    out = tmp_path / "continued"
+    pretrain.main(["--config", config("pretrain"), "--model_name_or_path", str(pretrained_run), "--output_dir", str(out),
+                   "--max_steps", "3", "--max_eval_samples", "16", "--disable_tqdm", "true"])
+    record = json.loads((out / "lingbridge_run.json").read_text())
+    assert record["init"] == str(pretrained_run) and record["tokenizer"]["trained"] is False
+    assert record["tokenizer"]["vocab_size"] == json.loads((pretrained_run / "lingbridge_run.json").read_text())["tokenizer"]["vocab_size"]

@@ -116,24 +116,31 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
 
         keys = ["\u241f".join(dedup_key(columns[c][i]) for c in text_columns) for i in range(len(ds))]
 
+        # Duplicates are looked for within each language: the same text under two language labels is
+        # a different problem (a mislabelled row or a leak), flagged by the contamination rule below.
+        row_langs = ds["lang"] if "lang" in ds.column_names else [""] * len(ds)
+
         # 3. exact duplicates after normalisation
         if args.dedup:
             seen, removed = set(), 0
             for i, k in enumerate(keys):
                 if keep[i]:
-                    if k in seen:
+                    if (row_langs[i], k) in seen:
                         keep[i] = False
                         removed += 1
-                    seen.add(k)
+                    seen.add((row_langs[i], k))
             report["rules"]["exact_dedup"][split] = {"removed": removed}
 
         # 4. near duplicates
         if args.near_dedup:
-            alive = [i for i in range(len(ds)) if keep[i]]
-            near = _near_duplicates([keys[i] for i in alive], args.near_dedup_threshold)
-            for j in near:
-                keep[alive[j]] = False
-            report["rules"]["near_dedup"][split] = {"removed": len(near), "threshold": args.near_dedup_threshold}
+            removed = 0
+            for lang in sorted(set(row_langs)):
+                alive = [i for i in range(len(ds)) if keep[i] and row_langs[i] == lang]
+                near = _near_duplicates([keys[i] for i in alive], args.near_dedup_threshold)
+                for j in near:
+                    keep[alive[j]] = False
+                removed += len(near)
+            report["rules"]["near_dedup"][split] = {"removed": removed, "threshold": args.near_dedup_threshold}
 
         # 5. language id against the lang column
         if args.langid != "off" and "lang" in ds.column_names:
