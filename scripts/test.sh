@@ -7,5 +7,8 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 python -m pip install -q torch==2.13.0          # first: the CPU build on this machine's disk
 python -m pip install -q -e ".[dev]"
+# the browser tests drive Debian's chromium through Playwright (never `playwright install`: it downloads)
+command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver) \
+    || echo "chromium not installed: the browser tests will skip"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 python -m pytest -q "$@"

@@ -49,14 +49,23 @@ def usage_snippet(record: dict, model: str, adapter: bool = False) -> str:
                 f'print(classify({(example or "This works really well.")!r}))')
     if task == "fill-mask":
         return head + f'fill = pipeline("fill-mask", model="{model}")\nprint(fill("Paris is the <mask> of France."))'
-    if task == "question-answering":
-        ex = example if isinstance(example, dict) else {"question": "Where is the museum?",
-                                                        "context": "The museum is in the old town."}
-        return head + (f'qa = pipeline("question-answering", model="{model}")\n'
-                       f'print(qa(question={ex.get("question")!r}, context={ex.get("context")!r}))')
-    if task == "translation":
-        return head + (f'translate = pipeline("translation", model="{model}")\n'
-                       f'print(translate({(example or "Good morning.")!r}))')
+    if task == "question-answering":  # transformers v5 has no question-answering pipeline: the span by hand
+        ex = example if isinstance(example, dict) and example else {"question": "Where is the museum?",
+                                                                    "context": "The museum is in the old town."}
+        return ('import torch\nfrom transformers import AutoModelForQuestionAnswering, AutoTokenizer\n\n'
+                f'tokenizer = AutoTokenizer.from_pretrained("{model}")\n'
+                f'model = AutoModelForQuestionAnswering.from_pretrained("{model}")\n'
+                f'question, context = {ex.get("question")!r}, {ex.get("context")!r}\n'
+                'enc = tokenizer(question, context, truncation="only_second", return_tensors="pt")\n'
+                'with torch.no_grad():\n    out = model(**enc)\n'
+                'start, end = int(out.start_logits[0].argmax()), int(out.end_logits[0].argmax())\n'
+                'print(tokenizer.decode(enc["input_ids"][0][start:end + 1]))')
+    if task == "translation":  # transformers v5 has no translation pipeline: generate
+        return ('from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n'
+                f'tokenizer = AutoTokenizer.from_pretrained("{model}")\n'
+                f'model = AutoModelForSeq2SeqLM.from_pretrained("{model}")\n'
+                f'inputs = tokenizer({(example or "Good morning.")!r}, return_tensors="pt")\n'
+                'print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))')
     if task in PIPELINE_TAGS or task is None:
         return head + (f'classify = pipeline("text-classification", model="{model}", top_k=None)\n'
                        f'print(classify({(example or "This works really well.")!r}))')
