@@ -2,7 +2,8 @@
 
 `sample_data/parallel/*.jsonl` holds sentences with translations in every sample language
 (`{"id", "en", "de", ...}`); `sample_data/sentiment/*.jsonl` holds reviews labelled negative,
-neutral or positive with the same translations. Splits are made by item id, so every
+neutral or positive with the same translations; `sample_data/qa/{en,de,zh}.json` holds parallel
+extractive-QA paragraphs in SQuAD v2.0 format (split by paragraph title). Splits are made by item id, so every
 translation of an item lands in the same split: no test item leaks into training through
 another language.
 """
@@ -16,7 +17,7 @@ from importlib import resources
 
 from ..errors import UserError
 
-SAMPLES = ("sentiment", "corpus", "parallel")
+SAMPLES = ("sentiment", "corpus", "parallel", "qa")
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 _SPLITS = (("train", 70), ("validation", 85), ("test", 100))  # cumulative percentages
 
@@ -62,6 +63,14 @@ def _rows(name: str) -> dict[str, list[dict]]:
                     {"id": f"{item['id']}-en-{lang}", "translation": {"en": item["en"], lang: item[lang]},
                      "src_lang": "en", "tgt_lang": lang, "src": item["en"], "tgt": item[lang]}
                 )
+    elif name == "qa":
+        from ..tasks.qa import squad_rows
+
+        for entry in sorted((resources.files("lingbridge") / "sample_data" / "qa").iterdir(), key=lambda p: p.name):
+            if entry.name.endswith(".json"):
+                doc = json.loads(entry.read_text(encoding="utf-8"))
+                for row in squad_rows(doc, doc["language"], f"sample:qa/{entry.name}"):
+                    splits[_split_of(row["title"])].append(row)
     else:
         raise UserError(f"unknown bundled sample 'sample:{name}'; choose one of: " + ", ".join(f"sample:{s}" for s in SAMPLES))
     return splits
@@ -71,8 +80,9 @@ def load_sample(name: str):
     """Load a bundled sample as a `DatasetDict` with train/validation/test splits.
 
     Args:
-        name: `sentiment` (text, label, lang), `corpus` (text, lang) or `parallel`
-            (src_lang, tgt_lang, src, tgt, and a Hub-style `translation` dict).
+        name: `sentiment` (text, label, lang), `corpus` (text, lang), `parallel`
+            (src_lang, tgt_lang, src, tgt, and a Hub-style `translation` dict) or `qa` (SQuAD
+            v2.0 rows: id, title, context, question, answers, lang).
     """
     from datasets import ClassLabel, Dataset, DatasetDict
 
@@ -84,6 +94,11 @@ def load_sample(name: str):
             # Hub translation datasets hold one dict per row; ours vary in language pair, so the
             # flat columns are the canonical form here.
             rows = [{k: v for k, v in r.items() if k != "translation"} for r in rows]
+        if name == "qa":
+            from ..tasks.qa import qa_features
+
+            out[split] = Dataset.from_list(rows, features=qa_features())
+            continue
         ds = Dataset.from_list(rows)
         if name == "sentiment":
             ds = ds.cast_column("label", ClassLabel(names=SENTIMENT_LABELS))
