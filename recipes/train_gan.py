@@ -91,7 +91,7 @@ def main(argv=None):
     from lingbridge.vision.metrics import confident_share, frechet_distance
     from lingbridge.vision.models import Discriminator, Generator, save_models
     from lingbridge.vision.plots import plot_curves, save_grid
-    from lingbridge.vision.training import image_loader, make_accelerator, num_epochs, predict, resume, save_epoch
+    from lingbridge.vision.training import DeviceBatches, make_accelerator, num_epochs, predict, resume, save_epoch
 
     setup_logging(training_args)
     if data_args.image_size % 4:
@@ -113,9 +113,9 @@ def main(argv=None):
     betas = (training_args.adam_beta1, training_args.adam_beta2)  # DCGAN: β1 = 0.5 keeps the two players stable
     opt_g = torch.optim.Adam(gen.parameters(), lr=training_args.learning_rate, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=training_args.learning_rate, betas=betas)
-    loader = image_loader(data.train_x, data.train_y, training_args.per_device_train_batch_size, True,
-                          training_args.seed, drop_last=True)
-    gen, disc, opt_g, opt_d, loader = accelerator.prepare(gen, disc, opt_g, opt_d, loader)
+    loader = DeviceBatches(data.train_x, data.train_y, training_args.per_device_train_batch_size, accelerator,
+                           seed=training_args.seed, drop_last=True)  # BatchNorm dislikes a 1-image last batch
+    gen, disc, opt_g, opt_d = accelerator.prepare(gen, disc, opt_g, opt_d)
     start, history = resume(accelerator, run)
     history = history or {"epochs": [], "train_s": 0.0}
 
@@ -156,6 +156,7 @@ def main(argv=None):
 
     # ---- the adversarial loop ----------------------------------------------------------------------------
     for epoch in range(start, num_epochs(training_args)):
+        loader.set_epoch(epoch)
         t0, d_sum, g_sum, steps = time.perf_counter(), torch.zeros((), device=accelerator.device), 0.0, 0
         g_sum = torch.zeros((), device=accelerator.device)
         for x, y in loader:

@@ -79,7 +79,7 @@ def main(argv=None):
     from lingbridge.vision.metrics import roc_auc
     from lingbridge.vision.models import VAE, save_models, vae_loss
     from lingbridge.vision.plots import plot_curves, save_grid
-    from lingbridge.vision.training import image_loader, make_accelerator, num_epochs, resume, save_epoch
+    from lingbridge.vision.training import DeviceBatches, make_accelerator, num_epochs, resume, save_epoch
 
     setup_logging(training_args)
     run = start_run("train_vae", run_args, training_args)
@@ -107,13 +107,14 @@ def main(argv=None):
     model = VAE(**kwargs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=training_args.learning_rate,
                                   weight_decay=training_args.weight_decay)
-    loader = image_loader(train_x, torch.zeros(len(train_x), dtype=torch.long), training_args.per_device_train_batch_size,
-                          True, training_args.seed)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    loader = DeviceBatches(train_x, torch.zeros(len(train_x), dtype=torch.long), training_args.per_device_train_batch_size,
+                           accelerator, seed=training_args.seed)
+    model, optimizer = accelerator.prepare(model, optimizer)
     start, history = resume(accelerator, run)
     history = history or {"epochs": [], "train_s": 0.0}
     for epoch in range(start, num_epochs(training_args)):
         model.train()
+        loader.set_epoch(epoch)
         t0, sums, seen = time.perf_counter(), torch.zeros(2, device=accelerator.device), 0
         for x, _ in loader:
             with torch.no_grad():

@@ -12,30 +12,44 @@ import shutil
 import time
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from ..training import logger
 
 
-class TensorImages(Dataset):
-    """(images, labels) tensors; `__getitems__` makes each batch one slice instead of N item lookups."""
+class DeviceBatches:
+    """Shuffled mini-batches of (images, labels) tensors that live on the training device.
 
-    def __init__(self, x, y):
-        self.x, self.y = x, y
+    Image sets this size fit in device memory (MNIST: 188 MB as float32), so batches are index slices
+    with no host→device copy per step: measured on a CPU, the DataLoader path ran at 0.8× a plain loop.
+    Each process takes its own `rank::world` share of one permutation that every process draws from the
+    same seed (what `DistributedSampler` does), so DDP ranks see disjoint, equal-sized shards.
+    """
+
+    def __init__(self, x, y, batch_size: int, accelerator, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False):
+        self.x, self.y = x.to(accelerator.device), y.to(accelerator.device)
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.rank, self.world = accelerator.process_index, accelerator.num_processes
+        self.per_rank = len(x) // self.world  # equal shards: every rank takes the same number of steps
+        self.epoch = 0
 
     def __len__(self):
-        return len(self.x)
+        full, rest = divmod(self.per_rank, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
 
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch  # a new, reproducible order per epoch (also after --resume)
 
-    def __getitems__(self, idx):
-        idx = torch.as_tensor(idx)
-        return self.x[idx], self.y[idx]
-
-
-def _as_batch(batch):
-    return batch
+    def __iter__(self):
+        n = self.per_rank * self.world
+        if self.shuffle:
+            order = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(self.seed + self.epoch))[:n]
+        else:
+            order = torch.arange(n)
+        mine = order[self.rank::self.world].to(self.x.device)
+        for i in range(len(self)):
+            idx = mine[i * self.batch_size:(i + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]
 
 
 def make_accelerator(training_args):
@@ -47,12 +61,6 @@ def make_accelerator(training_args):
     accelerator = Accelerator(mixed_precision=precision, cpu=training_args.use_cpu)
     set_seed(training_args.seed)
     return accelerator
-
-
-def image_loader(x, y, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorImages(x, y), batch_size=batch_size, shuffle=shuffle, collate_fn=_as_batch,
-                      generator=generator, drop_last=drop_last)
 
 
 def num_epochs(training_args) -> int:
@@ -123,13 +131,14 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
     from .data import augment
 
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
-    loader = image_loader(data.train_x, data.train_y, batch_size, True, seed)
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    loader = DeviceBatches(data.train_x, data.train_y, batch_size, accelerator, seed=seed)
+    model, optimizer = accelerator.prepare(model, optimizer)
     start, history = resume(accelerator, run)
     history = history or {"epochs": [], "train_s": 0.0}
     step = start * len(loader)
     for epoch in range(start, epochs):
         model.train()
+        loader.set_epoch(epoch)
         t0, total, seen = time.perf_counter(), torch.zeros((), device=accelerator.device), 0
         for x, y in loader:
             with torch.no_grad():
@@ -149,6 +158,8 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
         acc = (logits.argmax(1) == data.test_y).float().mean().item()
         row = {"epoch": epoch + 1, "step": step, "loss": round(total.item() / max(seen, 1), 5),
                "test_accuracy": round(acc, 5), "images_per_s": round(seen * accelerator.num_processes / elapsed, 1)}
+        history.setdefault("images", 0)
+        history["images"] += seen * accelerator.num_processes
         history["epochs"].append(row)
         history["train_s"] = round(history["train_s"] + elapsed, 2)
         logger.info("epoch %d: loss %.4f, test accuracy %.4f, %.0f images/s", epoch + 1, row["loss"], acc,
