@@ -93,3 +93,30 @@ def test_validate_card_finds_problems(pretrained_run):
     assert any("is a path" in p for p in problems)
     broken = text.replace("    metrics:\n    - type: loss", "    metrics:\n    - typo: loss", 1)
     assert validate_card(broken)[0].startswith("metadata does not parse")
+
+
+@pytest.mark.parametrize("task", ["question-answering", "translation"])
+def test_qa_and_translation_snippets_run(pretrained_run, tmp_path, task):
+    """transformers v5 has no QA or translation pipeline: the cards' snippets must still run."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, MarianConfig, MarianMTModel
+
+    from lingbridge.runs import write_record
+
+    tok = AutoTokenizer.from_pretrained(pretrained_run)
+    if task == "translation":
+        model = MarianMTModel(MarianConfig(
+            vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id))
+        example, table = "Good morning.", {"en-de": {"bleu": 3.0, "chrf": 20.0, "n": 4}, "all": {"bleu": 3.0, "n": 4}}
+    else:
+        model = AutoModelForQuestionAnswering.from_pretrained(pretrained_run)
+        example = {"question": "Where is the museum?", "context": "The museum is in the old town."}
+        table = {"en": {"exact_match": 0.1, "f1": 0.2, "n": 5}, "all": {"exact_match": 0.1, "f1": 0.2, "n": 5}}
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    write_record(tmp_path, {"job": f"finetune_{task}", "pipeline_tag": task, "languages": ["en", "de"],
+                            "example_input": example, "metrics": {"per_language": table}})
+    card = render_card(tmp_path)
+    assert validate_card(card) == [] and card.data.pipeline_tag == task
+    assert _run_snippet(_snippet(card)) is not None

@@ -1,0 +1,449 @@
+"""What the app does with run directories, without any Gradio: find them, check where they are,
+build each pipeline once, predict, explain, and store feedback.
+
+Only run directories under the configured roots (or named on the command line) are loadable; a
+name from the page is resolved and checked before anything is read, so `../` and symlinks that
+leave the roots are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from lingbridge.errors import UserError
+from lingbridge.languages import LANGUAGE_NAMES
+from lingbridge.runs import RECORD_NAME
+
+MAX_INPUT_CHARS = 2000  # longer inputs are refused with a message: the models read 128-512 tokens anyway
+FEEDBACK_FILE = "feedback.jsonl"  # training rows (text, label, lang) that `--train_file` reads back
+UNLABELLED_FILE = "feedback_unlabelled.jsonl"  # "wrong" flags without the right label, for review
+VISION_JOBS = ("train_cnn", "train_gan", "train_vae")
+# The metric shown in the model picker, by pipeline tag (the first one the run has).
+HEADLINE = {
+    "text-classification": ("accuracy", "f1"),
+    "fill-mask": ("perplexity",),
+    "translation": ("bleu", "chrf"),
+    "question-answering": ("f1", "exact_match"),
+}
+_PEFT_CLASSES = {"text-classification": "AutoPeftModelForSequenceClassification",
+                 "translation": "AutoPeftModelForSeq2SeqLM",
+                 "question-answering": "AutoPeftModelForQuestionAnswering"}
+
+
+@dataclass
+class Run:
+    """A loadable run: its display name, folder and record."""
+
+    name: str
+    path: Path
+    record: dict
+
+    @property
+    def task(self) -> str:
+        if self.record.get("job") in VISION_JOBS:
+            return "vision"
+        return self.record.get("pipeline_tag") or self.record.get("task") or "unknown"
+
+    def headline(self) -> str:
+        row = (self.record.get("metrics", {}).get("per_language") or {}).get("all") or {}
+        for metric in HEADLINE.get(self.task, ()) + ("accuracy", "f1", "fid"):
+            if isinstance(row.get(metric), (int, float)):
+                return f"{metric} {row[metric]:.3f} (n={row.get('n', '?')})"
+        return "no evaluation"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+@dataclass
+class Registry:
+    """The runs the app may load, and one pipeline per run (built on first use, then reused).
+
+    Args:
+        roots: folders whose run directories (at any depth up to 3) are listed and loadable.
+        runs: run directories or Hub ids named explicitly (by whoever started the app).
+    """
+
+    roots: list[Path] = field(default_factory=lambda: [Path("runs")])
+    explicit: list[str] = field(default_factory=list)
+    max_input_chars: int = MAX_INPUT_CHARS
+
+    def __post_init__(self):
+        self.roots = [Path(r).resolve() for r in self.roots]
+        self.runs: dict[str, Run] = {}
+        self._pipelines: dict[Path, object] = {}
+        self._locks: dict[Path, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._feedback_lock = threading.Lock()
+        self.errors: list[str] = []
+        self.refresh()
+
+    # ---- which runs ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        for root in self.roots:
+            if root.is_dir():
+                for rec in sorted(root.glob(f"**/{RECORD_NAME}")):
+                    if (len(rec.relative_to(root).parts) <= 4 and not rec.parent.name.endswith(".partial")
+                            and _inside(rec.parent.resolve(), root)):  # a symlink out of the root is not listed
+                        self._add(rec.parent, rec.parent.relative_to(root).as_posix() if rec.parent != root else root.name)
+        known = {run.path for run in self.runs.values()}
+        for item in self.explicit:
+            try:
+                path = self._fetch(item)
+                if path.resolve() not in known:
+                    self._add(path, item)
+            except UserError as err:
+                self.errors.append(str(err))
+
+    def _fetch(self, item: str) -> Path:
+        path = Path(item)
+        if path.is_dir():
+            return path.resolve()
+        if path.exists() or item.startswith((".", "/")) or item.count("/") != 1:
+            raise UserError(f"{item}: not a run directory")
+        from huggingface_hub import snapshot_download
+
+        try:  # a Hub id: the repository is a run directory (lingbridge publish uploads one)
+            return Path(snapshot_download(item))
+        except Exception as err:
+            raise UserError(f"{item}: could not download from the Hub ({type(err).__name__}); "
+                            "offline, only cached repositories load") from None
+
+    def _add(self, folder: Path, name: str) -> Run:
+        from lingbridge.runs import read_record
+
+        run = Run(name, folder.resolve(), read_record(folder))
+        self.runs[name] = run
+        return run
+
+    def load(self, text: str) -> Run:
+        """Add a run directory typed in the page: a path under one of the roots, nothing else."""
+        text = (text or "").strip()
+        if not text:
+            raise UserError("type a run directory (a folder under " + ", ".join(map(str, self.roots)) + ")")
+        for root in self.roots:
+            candidate = (root / text).resolve() if not Path(text).is_absolute() else Path(text).resolve()
+            if not _inside(candidate, root):
+                continue
+            if (candidate / RECORD_NAME).is_file():
+                return self._add(candidate, candidate.relative_to(root).as_posix() or root.name)
+        raise UserError(f"'{text}' is not a run directory under the app's roots "
+                        f"({', '.join(map(str, self.roots))}); only those can be loaded")
+
+    def get(self, name: str, task: str | None = None) -> Run:
+        run = self.runs.get(name or "")
+        if run is None:
+            raise UserError(f"unknown run '{name}'; pick one from the list")
+        if task and run.task != task:
+            raise UserError(f"run '{name}' is a {run.task} model, not {task}")
+        return run
+
+    def names(self, task: str | None = None) -> list[str]:
+        return [n for n, r in self.runs.items() if task is None or r.task == task]
+
+    def table(self) -> list[list]:
+        return [[n, r.record.get("job", ""), r.task, ", ".join(r.record.get("languages", [])), r.headline()]
+                for n, r in self.runs.items()]
+
+    # ---- pipelines (one per run) -------------------------------------------------------------------
+    def pipeline(self, run: Run):
+        with self._guard:
+            if run.path in self._pipelines:
+                return self._pipelines[run.path]
+            lock = self._locks.setdefault(run.path, threading.Lock())
+        with lock:  # two first requests at once build it once
+            if run.path not in self._pipelines:
+                self._pipelines[run.path] = build_pipeline(run)
+        return self._pipelines[run.path]
+
+    def check_input(self, text: str, what: str = "input") -> str:
+        text = (text or "").strip()
+        if not text:
+            raise UserError(f"the {what} is empty: type something first")
+        if len(text) > self.max_input_chars:
+            raise UserError(f"the {what} is {len(text)} characters long; the limit is {self.max_input_chars}. "
+                            "Shorten it and try again")
+        return text
+
+    # ---- feedback -----------------------------------------------------------------------------------
+    def add_feedback(self, run: Run, text: str, predicted: str, correct: str | None) -> Path:
+        """Append a flag to the run's feedback files; rows with the right label are training data."""
+        text = self.check_input(text)
+        labels = run.record.get("label_names") or []
+        if correct and correct not in labels:
+            raise UserError(f"label '{correct}' is not one of this model's labels: {', '.join(labels)}")
+        lang = detect_language(text)[0]
+        row = {"text": text, "label": correct, "lang": lang if lang in LANGUAGE_NAMES else "und",
+               "predicted": predicted, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        path = run.path / (FEEDBACK_FILE if correct else UNLABELLED_FILE)
+        with self._feedback_lock, open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return path
+
+
+def build_pipeline(run: Run):
+    """What serves a run: a transformers pipeline (classification, fill-mask) or (model, tokenizer)
+    for translation and QA, whose pipelines transformers v5 removed. An unmerged LoRA adapter is
+    merged on load."""
+    from transformers import AutoTokenizer, pipeline
+
+    task, path = run.task, str(run.path)
+    if task == "vision":
+        from lingbridge import vision
+
+        return vision.load_vision_run(path)
+    auto = {"translation": "AutoModelForSeq2SeqLM", "question-answering": "AutoModelForQuestionAnswering"}
+    if task not in ("text-classification", "fill-mask", *auto):
+        raise UserError(f"run '{run.name}' has task '{task}', which the app cannot serve")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if (run.path / "adapter_model.safetensors").is_file() and not (run.path / "model.safetensors").is_file():
+        import peft
+        from transformers import AutoConfig
+
+        kwargs = {}
+        if task == "text-classification":
+            labels = AutoConfig.from_pretrained(path).id2label
+            kwargs = {"num_labels": len(labels), "id2label": labels}
+        model = getattr(peft, _PEFT_CLASSES.get(task, "AutoPeftModel")).from_pretrained(path, **kwargs).merge_and_unload()
+    elif task in auto:
+        import transformers
+
+        model = getattr(transformers, auto[task]).from_pretrained(path)
+    else:
+        return pipeline(task, model=path, tokenizer=tokenizer)
+    model.eval()
+    if task in auto:
+        return SimpleNamespace(model=model, tokenizer=tokenizer)
+    return pipeline(task, model=model, tokenizer=tokenizer)
+
+
+_langid = None
+
+
+def detect_language(text: str) -> tuple[str, float]:
+    """(ISO code, probability) from py3langid, loaded once."""
+    global _langid
+    if _langid is None:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+        _langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    lang, prob = _langid.classify(text)
+    return lang, float(prob)
+
+
+def language_note(run: Run, text: str) -> str:
+    lang, prob = detect_language(text)
+    name = LANGUAGE_NAMES.get(lang, lang)
+    trained = run.record.get("train_languages") or run.record.get("languages") or []
+    evaluated = run.record.get("languages") or []
+    if lang in trained:
+        where = "a training language of this model"
+    elif lang in evaluated:
+        where = "not trained on: evaluated zero-shot (see its row in the results)"
+    else:
+        where = "never seen in training or evaluation: expect weaker predictions"
+    return f"**{name}** (`{lang}`, p={prob:.2f}): {where}"
+
+
+# ---- predictions --------------------------------------------------------------------------------------
+
+
+def classify(registry: Registry, run_name: str, text: str) -> tuple[dict[str, float], str]:
+    run = registry.get(run_name, "text-classification")
+    text = registry.check_input(text)
+    scores = registry.pipeline(run)(text, top_k=None)
+    return {s["label"]: float(s["score"]) for s in scores}, language_note(run, text)
+
+
+def fill_mask(registry: Registry, run_name: str, text: str) -> dict[str, float]:
+    run = registry.get(run_name, "fill-mask")
+    text = registry.check_input(text)
+    pipe = registry.pipeline(run)
+    mask = pipe.tokenizer.mask_token
+    if mask not in text:
+        raise UserError(f"put the mask token {mask} where the missing word goes")
+    out = pipe(text, top_k=5)
+    out = out[0] if out and isinstance(out[0], list) else out  # several masks: the first one
+    return {o["token_str"].strip() or repr(o["token_str"]): float(o["score"]) for o in out}
+
+
+def translate(registry: Registry, run_name: str, text: str, source: str | None, target: str | None) -> str:
+    import torch
+
+    run = registry.get(run_name, "translation")
+    text = registry.check_input(text)
+    served = registry.pipeline(run)
+    model, tok = served.model, served.tokenizer
+    prefix, gen = "", {}
+    if source and target:
+        try:  # the translation recipe's helper knows each model family's convention (prefix, language tokens)
+            from lingbridge.tasks.translation import make_directions
+
+            d = make_directions([(source, target)], model.config, tok)[0]
+            prefix, gen = d.prefix, d.gen_kwargs()
+            if d.src_code:
+                tok.src_lang = d.src_code
+        except (ImportError, UserError, KeyError, ValueError):
+            pass
+    enc = tok(prefix + text, return_tensors="pt", truncation=True, max_length=256)
+    with torch.no_grad():
+        ids = model.generate(**enc, max_new_tokens=128, num_beams=1, **gen)
+    return tok.decode(ids[0], skip_special_tokens=True).strip()
+
+
+def directions(run: Run) -> tuple[list[str], list[str]]:
+    """Source and target languages of a translation run (from its directions, e.g. "en-de")."""
+    pairs = (run.record.get("directions") or (run.record.get("config") or {}).get("directions")
+             or [k for k in (run.record.get("metrics", {}).get("per_language") or {}) if "-" in k])
+    if pairs:
+        pairs = [p.split("-") if isinstance(p, str) else p for p in pairs]
+        return sorted({p[0] for p in pairs}), sorted({p[1] for p in pairs})
+    langs = run.record.get("languages") or []
+    return langs, langs
+
+
+def answer(registry: Registry, run_name: str, context: str, question: str) -> tuple[list, str]:
+    """The answer span highlighted in the context ([(text, label or None), ...]) and the answer.
+
+    The best span (start + end logit, end after start, at most 30 tokens) inside the context.
+    """
+    import torch
+
+    run = registry.get(run_name, "question-answering")
+    context = registry.check_input(context, "context")
+    question = registry.check_input(question, "question")
+    served = registry.pipeline(run)
+    enc = served.tokenizer(question, context, truncation="only_second", max_length=384,
+                           return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0]
+    in_context = torch.tensor([s == 1 for s in enc.sequence_ids(0)])
+    with torch.no_grad():
+        out = served.model(**enc)
+    start, end = out.start_logits[0], out.end_logits[0]
+    scores = start[:, None] + end[None, :]
+    allowed = in_context[:, None] & in_context[None, :]
+    allowed &= torch.ones_like(allowed).triu() & ~torch.ones_like(allowed).triu(30)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    best = int(scores.argmax())
+    i, j = divmod(best, scores.shape[1])
+    a, b = int(offsets[i][0]), int(offsets[j][1])
+    prob = float(torch.softmax(scores.flatten(), 0)[best])
+    spans = [(context[:a], None), (context[a:b], "answer"), (context[b:], None)]
+    return [s for s in spans if s[0]], f"{context[a:b]} (p={prob:.2f})"
+
+
+def compare(registry: Registry, run_a: str, run_b: str, text: str):
+    """The same input through two runs of the same task: (label scores A, note A, label scores B, note B)."""
+    out = []
+    for name in (run_a, run_b):
+        run = registry.get(name)
+        if run.task == "text-classification":
+            scores, note = classify(registry, name, text)
+        elif run.task == "fill-mask":
+            scores, note = fill_mask(registry, name, text), language_note(run, text)
+        elif run.task == "translation":
+            src, tgt = directions(run)
+            result = translate(registry, name, text, src[0] if src else None, tgt[-1] if tgt else None)
+            scores, note = {result: 1.0}, language_note(run, text)
+        else:
+            raise UserError(f"run '{name}' ({run.task}) takes no single text input to compare")
+        out += [scores, f"**{name}** — {run.headline()}\n\n{note}"]
+    return tuple(out)
+
+
+# ---- explanations ---------------------------------------------------------------------------------------
+
+MAX_EXPLAIN_TOKENS = 64  # one forward pass per token: keep the batch small
+
+
+def token_attributions(registry: Registry, run_name: str, text: str):
+    """Occlusion: how much the predicted label's probability drops when each token is masked.
+
+    Returns (tokens, drops, predicted label). One batched forward pass over the input and its
+    copies with one token replaced by the mask (or unk) token; no gradients needed.
+    """
+    import torch
+
+    run = registry.get(run_name, "text-classification")
+    text = registry.check_input(text)
+    pipe = registry.pipeline(run)
+    tok, model = pipe.tokenizer, pipe.model
+    enc = tok(text, truncation=True, max_length=MAX_EXPLAIN_TOKENS + 2, return_tensors="pt")
+    ids = enc["input_ids"][0]
+    special = set(tok.all_special_ids)
+    positions = [i for i, t in enumerate(ids.tolist()) if t not in special]
+    filler = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
+    batch = ids.repeat(len(positions) + 1, 1)
+    for row, pos in enumerate(positions, start=1):
+        batch[row, pos] = filler
+    with torch.no_grad():
+        probs = model(input_ids=batch, attention_mask=torch.ones_like(batch)).logits.softmax(-1)
+    pred = int(probs[0].argmax())
+    drops = (probs[0, pred] - probs[1:, pred]).tolist()
+    tokens = tok.convert_ids_to_tokens([int(ids[p]) for p in positions])
+    return [t.replace("▁", " ").replace("Ġ", " ").strip() or "␣" for t in tokens], drops, model.config.id2label[pred]
+
+
+def attribution_figure(tokens: list[str], drops: list[float], label: str):
+    """Tokens as coloured cells, red where masking the token lowers the predicted label's probability."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import colors
+
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = [f for f in ("Noto Sans CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback") if f in installed]
+    plt.rcParams["font.family"] = ["DejaVu Sans", *cjk]  # CJK tokens need a CJK font, when one is installed
+    scale = max(max((abs(d) for d in drops), default=0.0), 1e-6)
+    cmap, norm = plt.get_cmap("RdBu_r"), colors.Normalize(-scale, scale)
+    per_row, n = 8, len(tokens)
+    rows = max(1, -(-n // per_row))
+    fig, ax = plt.subplots(figsize=(9, 0.6 * rows + 1.2))
+    for i, (token, d) in enumerate(zip(tokens, drops)):
+        r, c = divmod(i, per_row)
+        ax.add_patch(plt.Rectangle((c, -r), 0.95, 0.85, color=cmap(norm(d))))
+        ax.text(c + 0.47, -r + 0.42, token[:12], ha="center", va="center", fontsize=10)
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(-rows + 0.9, 0.95)
+    ax.axis("off")
+    ax.set_title(f"Which tokens support '{label}' (red: masking it lowers the probability)", fontsize=10)
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, orientation="horizontal",
+                 fraction=0.08, pad=0.04, label="probability drop when the token is masked")
+    fig.tight_layout()
+    return fig
+
+
+# ---- vision (when lingbridge.vision exists) --------------------------------------------------------------
+
+
+def vision_available() -> bool:
+    try:
+        from lingbridge.vision import classify_images, generate_images, load_vision_run  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def classify_image(registry: Registry, run_name: str, image) -> dict[str, float]:
+    from lingbridge.vision import classify_images
+
+    run = registry.get(run_name, "vision")
+    if image is None:
+        raise UserError("upload or draw an image first")
+    return {str(k): float(v) for k, v in classify_images(registry.pipeline(run), [image])[0].items()}
+
+
+def generate(registry: Registry, run_name: str, count: int = 8):
+    from lingbridge.vision import generate_images
+
+    run = registry.get(run_name, "vision")
+    return list(generate_images(registry.pipeline(run), int(min(max(count, 1), 32))))

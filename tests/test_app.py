@@ -1,0 +1,177 @@
+"""The Gradio app, served for real on a free loopback port and driven with gradio_client: every
+tab's function, the limits (input cap, path traversal), the empty state and the feedback loop back
+into training."""
+
+import json
+import shutil
+import socket
+
+import pytest
+
+pytest.importorskip("gradio")
+from gradio_client import Client  # noqa: E402
+
+from conftest import config  # noqa: E402
+from lingbridge.app import backend  # noqa: E402
+from lingbridge.errors import UserError  # noqa: E402
+from lingbridge.app.app import build_demo  # noqa: E402
+from lingbridge.recipes import finetune_classification  # noqa: E402
+from lingbridge.runs import read_record, write_record  # noqa: E402
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fake_run(folder, record: dict):
+    """A run directory for tasks whose recipes may not exist yet: a real tiny model + a record."""
+    write_record(folder, {"languages": ["en", "de"], "base_model": None, **record})
+
+
+@pytest.fixture(scope="module")
+def runs_root(pretrained_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("app_runs")
+    finetune_classification.main([
+        "--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run), "--output_dir",
+        str(root / "sentiment"), "--max_steps", "10", "--eval_strategy", "no", "--save_strategy", "no",
+        "--load_best_model_at_end", "false", "--disable_tqdm", "true"])
+    shutil.copytree(pretrained_run, root / "pretrain")
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, MarianConfig, MarianMTModel
+
+    tok = AutoTokenizer.from_pretrained(pretrained_run)
+    (root / "qa").mkdir()
+    AutoModelForQuestionAnswering.from_pretrained(pretrained_run).save_pretrained(root / "qa")
+    tok.save_pretrained(root / "qa")
+    _fake_run(root / "qa", {"job": "finetune_qa", "pipeline_tag": "question-answering",
+                            "metrics": {"per_language": {"all": {"f1": 0.25, "exact_match": 0.1, "n": 8}}}})
+    (root / "mt").mkdir()
+    cfg = MarianConfig(vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                       decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id)
+    MarianMTModel(cfg).save_pretrained(root / "mt")
+    tok.save_pretrained(root / "mt")
+    _fake_run(root / "mt", {"job": "finetune_translation", "pipeline_tag": "translation",
+                            "metrics": {"per_language": {"en-de": {"bleu": 1.0, "chrf": 10.0, "n": 4},
+                                                         "all": {"bleu": 1.0, "chrf": 10.0, "n": 4}}}})
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(runs_root):
+    registry = backend.Registry([runs_root], max_input_chars=300)
+    demo = build_demo(registry, concurrency=2)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, share=False,
+                quiet=True)
+    try:
+        yield registry, Client(demo.local_url, verbose=False), demo
+    finally:
+        demo.close()
+
+
+def test_model_picker_lists_runs_with_metrics(served):
+    registry, client, _ = served
+    table = client.predict(api_name="/runs")
+    rows = {r[0]: r for r in table["data"]}
+    assert set(rows) == {"sentiment", "pretrain", "qa", "mt"}
+    assert rows["sentiment"][2] == "text-classification" and rows["sentiment"][4].startswith("accuracy ")
+    assert rows["pretrain"][4].startswith("perplexity ") and rows["mt"][4].startswith("bleu ")
+
+
+def test_classify_explain_compare(served):
+    registry, client, _ = served
+    label, note = client.predict("sentiment", "Das Essen war kalt und der Kellner unfreundlich.", api_name="/classify")
+    assert label["label"] in LABELS and len(label["confidences"]) == 3
+    assert abs(sum(c["confidence"] for c in label["confidences"]) - 1) < 1e-4
+    assert "German" in note and "training language" in note
+    zero_shot = client.predict("sentiment", "Le service était lent et la soupe froide.", api_name="/classify")[1]
+    assert "French" in zero_shot and "zero-shot" in zero_shot
+    plot = client.predict("sentiment", "The soup was cold.", api_name="/explain")
+    assert plot and "plot" in json.dumps(plot)
+    tokens, drops, predicted = backend.token_attributions(registry, "sentiment", "The soup was cold.")
+    assert len(tokens) == len(drops) > 2 and predicted in LABELS
+    a, note_a, b, note_b = client.predict("sentiment", "sentiment", "Great value.", api_name="/compare")
+    assert a["label"] == b["label"] and "sentiment" in note_a and "accuracy" in note_b
+    # the pipeline was built once for every call above
+    assert list(registry._pipelines).count(registry.runs["sentiment"].path) == 1
+
+
+def test_fill_mask_translate_answer(served):
+    _, client, _ = served
+    top = client.predict("pretrain", "Paris is the <mask> of France.", api_name="/fill_mask")
+    assert len(top["confidences"]) == 5
+    text = client.predict("mt", "Good morning", "en", "de", api_name="/translate")
+    assert isinstance(text, str)
+    context = "The museum is in the old town near the river."
+    spans, answer = client.predict("qa", context, "Where is the museum?", api_name="/answer")
+    assert "".join(s["token"] for s in spans) == context
+    marked = [s["token"] for s in spans if s["class_or_confidence"] == "answer"]
+    assert len(marked) == 1 and marked[0] in context and answer.startswith(marked[0])
+
+
+def test_limits_and_path_traversal(served, runs_root, tmp_path):
+    registry, client, _ = served
+    with pytest.raises(Exception, match="limit is 300"):
+        client.predict("sentiment", "x" * 301, api_name="/classify")
+    with pytest.raises(Exception, match="empty"):
+        client.predict("sentiment", "   ", api_name="/classify")
+    with pytest.raises(Exception, match="not in the list of choices"):  # gradio checks dropdown values
+        client.predict("../sentiment", "hello", api_name="/classify")
+    with pytest.raises(UserError, match="unknown run"):  # and so does the backend, for any other caller
+        backend.classify(registry, "../sentiment", "hello")
+    # a run outside the roots, reached by ../, an absolute path or a symlink, is refused
+    outside = tmp_path / "outside"
+    shutil.copytree(runs_root / "qa", outside)
+    (runs_root / "link").symlink_to(outside, target_is_directory=True)
+    for attempt in ["../" + outside.parent.name + "/outside", str(outside), "link", "sentiment/../../" + outside.name,
+                    "/etc"]:
+        with pytest.raises(Exception, match="not a run directory under the app's roots"):
+            client.predict(attempt, api_name="/load_run")
+    assert "link" not in registry.runs and not any(r.path == outside for r in registry.runs.values())
+    # a run under the root loads
+    (runs_root / "link").unlink()
+    shutil.copytree(runs_root / "qa", runs_root / "more" / "qa2")
+    table, note, *_ = client.predict("more/qa2", api_name="/load_run")
+    assert "more/qa2" in note and "more/qa2" in [r[0] for r in table["data"]]
+
+
+def test_empty_state_explains_quickstart(tmp_path):
+    demo = build_demo(backend.Registry([tmp_path / "runs"]), concurrency=3)
+    text = json.dumps(demo.config)
+    assert "lingbridge quickstart" in text and "Classify" not in text
+    assert demo._queue.default_concurrency_limit == 3 and demo._queue.max_size == 256  # a bounded queue
+
+
+def test_feedback_loop_into_training(served, runs_root, tmp_path):
+    registry, client, _ = served
+    run = runs_root / "sentiment"
+    rows = [("Terrible, it broke after a day.", "negative"), ("Absolutely wonderful service!", "positive"),
+            ("Es ist in Ordnung, nichts Besonderes.", "neutral"), ("Die Lieferung kam viel zu spät.", "negative"),
+            ("The food was fantastic.", "positive"), ("It is a phone.", "neutral")]
+    for text, label in rows:
+        predicted, _ = client.predict("sentiment", text, api_name="/classify")
+        status = client.predict("sentiment", text, predicted, label, api_name="/flag")
+        assert "feedback.jsonl" in status
+    client.predict("sentiment", "no label given", None, None, api_name="/flag")
+    with pytest.raises(Exception, match="not in the list of choices"):  # the page offers the run's labels only
+        client.predict("sentiment", "x", None, "angry", api_name="/flag")
+    with pytest.raises(UserError, match="not one of this model's labels"):
+        registry.add_feedback(registry.runs["sentiment"], "x", "negative", "angry")
+    saved = [json.loads(line) for line in (run / "feedback.jsonl").read_text().splitlines()]
+    assert [(r["text"], r["label"]) for r in saved] == rows
+    assert {r["lang"] for r in saved} <= {"en", "de"}
+    assert json.loads((run / "feedback_unlabelled.jsonl").read_text())["label"] is None
+    # the next iteration trains on the flags: the recipe reads feedback.jsonl as --train_file
+    out = tmp_path / "next"
+    finetune_classification.main([
+        "--config", config("finetune_classification"), "--model_name_or_path", str(run),
+        "--train_file", str(run / "feedback.jsonl"), "--validation_file", str(run / "feedback.jsonl"),
+        "--label_list", *LABELS, "--output_dir", str(out), "--max_steps", "2", "--eval_strategy", "no",
+        "--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true"])
+    record = read_record(out)
+    assert record["rows"]["train"] == len(rows) and record["label_names"] == LABELS
+    assert record["data_sources"][0]["name"] == str((run / "feedback.jsonl").resolve())
