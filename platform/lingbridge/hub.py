@@ -146,7 +146,6 @@ def plan_publish(run_dir: str | Path, repo_id: str, lora: str | None = None, bas
 
 
 def _describe_failure(err: Exception) -> str:
-    import httpx
     from huggingface_hub.errors import HfHubHTTPError
 
     if isinstance(err, HfHubHTTPError):
@@ -154,7 +153,8 @@ def _describe_failure(err: Exception) -> str:
         if status in (401, 403):
             return f"the Hub refused the token (HTTP {status}): check that it has write access to this namespace"
         return f"the Hub answered HTTP {status}: {str(err).splitlines()[0]}"
-    if isinstance(err, httpx.TransportError):
+    # huggingface_hub 2.x speaks httpx2, older versions httpx: recognise their transport errors by name
+    if {c.__name__ for c in type(err).__mro__} & {"TransportError", "NetworkError", "ConnectionError"}:
         return f"the connection failed during the push ({type(err).__name__}: {err or 'connection closed'})"
     return f"{type(err).__name__}: {err}"
 
