@@ -83,7 +83,7 @@ def run_plain(ckpt: Path, out: Path, max_steps: int, max_eval: int) -> dict:
     from lingbridge.config import CleaningArguments
     from lingbridge.data import clean_splits
     from lingbridge.data.parallel import load_parallel
-    from lingbridge.tasks.translation import orient
+    from lingbridge.tasks.translation import bleu_tokenizer, orient
 
     t0 = time.perf_counter()
     # same rows as the recipe: the same loading and cleaning stage (what is compared is everything after it)
@@ -125,7 +125,7 @@ def run_plain(ckpt: Path, out: Path, max_steps: int, max_eval: int) -> dict:
     for spec in DIRECTIONS:
         rows = [i for i, (s, t) in enumerate(zip(test_raw["src_lang"], test_raw["tgt_lang"])) if f"{s}-{t}" == spec]
         tgt = spec.split("-")[1]
-        tok = {"zh": "zh", "ja": "ja-mecab"}.get(tgt, "13a")
+        tok = bleu_tokenizer(tgt)[0]  # zh, ja-mecab (char without MeCab), 13a
         h, r = [hyps[i] for i in rows], [test_raw["tgt"][i] for i in rows]
         metrics[spec] = {"bleu": round(sacrebleu.corpus_bleu(h, [r], tokenize=tok).score, 4),
                          "chrf": round(sacrebleu.corpus_chrf(h, [r]).score, 4)}
