@@ -124,10 +124,22 @@ def cmd_publish(argv: list[str]) -> None:
         shutil.rmtree(plan.staging, ignore_errors=True)
 
 
+def cmd_optimize(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        from .optimize.run import __doc__ as usage
+
+        print(f"usage: lingbridge optimize RUN_DIR --method METHOD [options]\n{usage}")
+        return
+    from .optimize import main
+
+    main(argv)
+
+
 COMMANDS = {
     "quickstart": (cmd_quickstart, "run the whole pipeline on the embedded default (offline, CPU, minutes)"),
     "plan": (cmd_plan, "print the resolved config, batch, steps, tokens, memory and launch command"),
     "card": (cmd_card, "render a run directory's model card"),
+    "optimize": (cmd_optimize, "quantise, prune or distil a classification run into a new run directory"),
     "app": (cmd_app, "start the Gradio app on run directories or Hub ids"),
     "publish": (cmd_publish, "push a run directory with its model card to the Hugging Face Hub"),
 }
