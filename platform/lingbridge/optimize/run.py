@@ -276,7 +276,7 @@ def main(argv=None) -> Path:
 
         model = magnitude_prune(copy.deepcopy(teacher), opt.sparsity)
         log_history = recover(model)
-        model = make_permanent(model).eval()
+        model = make_permanent(model).cpu().eval()  # measured on the CPU even if the recovery ran on a GPU
         model.save_pretrained(work)
         classifier, weights_mb = measure.TorchClassifier(model), fp32_mb
         details = {"target_sparsity": opt.sparsity, "linear_sparsity": linear_sparsity(model),
@@ -292,7 +292,8 @@ def main(argv=None) -> Path:
         heads_before = count_heads(model)
         prune_heads(model, chosen)
         log_history = recover(model)
-        model.eval().save_pretrained(work)
+        model = model.cpu().eval()
+        model.save_pretrained(work)
         classifier = measure.TorchClassifier(model)
         weights_mb = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20
         details = {"head_fraction": opt.head_fraction, "pruned_heads": {str(k): v for k, v in chosen.items()},
@@ -311,7 +312,7 @@ def main(argv=None) -> Path:
                                       temperature=opt.distill_temperature, alpha=opt.distill_alpha)
         trainer.train()
         log_history = trainer.state.log_history
-        model = model.eval()
+        model = model.cpu().eval()
         model.save_pretrained(work)
         classifier = measure.TorchClassifier(model)
         weights_mb = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20
