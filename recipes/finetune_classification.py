@@ -29,6 +29,8 @@ class ClassificationArguments:
         default=None, metadata={"help": "Train on these languages only; the others are evaluated zero-shot (default: all)."})
     selection_languages: str = field(
         default="source", metadata={"help": "Dev set for model selection: 'source' (train languages: the honest zero-shot setting) or 'all'."})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "From-scratch models: config values to change, e.g. 'num_hidden_layers=4,hidden_size=256'."})
 
     def __post_init__(self):
         from lingbridge.languages import check_languages
@@ -55,13 +57,21 @@ class LoraArguments:
             raise UserError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
 
-def parse(argv=None):
+def config_classes() -> tuple:
+    """The recipe's argument dataclasses, in the order `parse` returns them (the sweep reads their fields)."""
     from transformers import TrainingArguments
 
-    from lingbridge.config import CleaningArguments, DataArguments, ModelArguments, RunArguments, parse_config
+    from lingbridge.config import CleaningArguments, DataArguments, ModelArguments, RunArguments
+    from lingbridge.data.augment import AugmentationArguments
 
-    return parse_config((ModelArguments, DataArguments, CleaningArguments, ClassificationArguments, LoraArguments,
-                         RunArguments, TrainingArguments), argv)
+    return (ModelArguments, DataArguments, CleaningArguments, ClassificationArguments, LoraArguments, RunArguments,
+            AugmentationArguments, TrainingArguments)
+
+
+def parse(argv=None):
+    from lingbridge.config import parse_config
+
+    return parse_config(config_classes(), argv)
 
 
 def plan_data(configs) -> dict:
@@ -80,8 +90,9 @@ def plan_data(configs) -> dict:
 
 
 @exit_on_user_error
-def main(argv=None):
-    model_args, data_args, clean_args, args, lora_args, run_args, training_args, config_path = parse(argv)
+def main(argv=None, callbacks=None):
+    """Run the recipe; `callbacks` are extra `TrainerCallback`s (the sweep's pruning reports)."""
+    model_args, data_args, clean_args, args, lora_args, run_args, aug_args, training_args, config_path = parse(argv)
 
     import numpy as np
     import torch
@@ -89,6 +100,7 @@ def main(argv=None):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
 
     from lingbridge.data import clean_splits, load_splits
+    from lingbridge.data.augment import augment_train
     from lingbridge.data.load import filter_languages, limit
     from lingbridge.evaluation import format_table, per_language, transfer_table
     from lingbridge.models import apply_lora, build_config, check_model_source, count_parameters, load_pretrained
@@ -104,6 +116,8 @@ def main(argv=None):
     check_model_source(model_args.tokenizer_name, "tokenizer_name")
     if not (model_args.config_name or model_args.model_name_or_path):
         raise UserError("give model_name_or_path (a checkpoint or pretrain run directory) or config_name")
+    if args.config_overrides and model_args.model_name_or_path:
+        raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
     run = start_run("finetune_classification", run_args, training_args)
 
     # ---- data: load → clean → labels → languages -------------------------------------------------
@@ -152,19 +166,31 @@ def main(argv=None):
     else:
         config = build_config(model_args, tokenizer, **labels,
                               max_position_embeddings=min(data_args.max_seq_length, 512) + 3)
+        if args.config_overrides:
+            try:
+                config.update_from_string(args.config_overrides)
+            except ValueError as err:
+                raise UserError(f"config_overrides '{args.config_overrides}': {err}") from None
         model = AutoModelForSequenceClassification.from_config(config)
         init = f"random ({model_args.config_name} config)"
         if lora_args.use_lora:
             # Nothing is pretrained: every weight must learn, so LoRA would only slow it down.
             logger.warning("LoRA skipped: a from-scratch model has no pretrained weights to freeze")
     params = count_parameters(model)
+    # after the tokenizer (trained on the original texts only) so that masking uses its mask token
+    train, augmentation = augment_train(train, aug_args, training_args.seed, getattr(tokenizer, "mask_token", None))
+    if augmentation:
+        logger.info("augmentation (%s): %d rows added, %.0f%% of the training rows", ",".join(augmentation["methods"]),
+                    augmentation["rows_added"], 100 * augmentation["share"])
     logger.info("model: %s; %s of %s parameters trainable", init, f"{params['trainable']:,}", f"{params['total']:,}")
 
     with training_args.main_process_first(desc="tokenise"):
-        enc = tokenize_splits(type(dsd)({"train": train, "dev": dev, "test": test}), tokenizer,
+        enc = tokenize_splits(type(dsd)({"train": train, "dev": dev, "test": test, "dev_all": limit(dsd["validation"], data_args.max_eval_samples)}),
+                              tokenizer,
                               data_args.max_seq_length, data_args.pad_to_max_length,
                               data_args.preprocessing_num_workers, "text_pair" if args.text_pair_column else None)
     test_langs = np.array(enc["test"]["lang"])
+    dev_langs = np.array(enc["dev_all"]["lang"])
     enc = {k: v.remove_columns("lang") for k, v in enc.items()}
 
     prepare_run(run)  # the data is valid: now the run folder may exist
@@ -175,7 +201,7 @@ def main(argv=None):
     ranks = RankParticipation()
     trainer = Trainer(model=use_mean_loss(model), args=training_args, train_dataset=enc["train"], eval_dataset=enc["dev"],
                       data_collator=collator, processing_class=tokenizer, compute_metrics=compute_metrics,
-                      callbacks=[ranks])
+                      callbacks=[ranks, *(callbacks or [])])
     result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
     dev_metrics = trainer.evaluate()
 
@@ -187,6 +213,10 @@ def main(argv=None):
     names = ["accuracy", "precision", "recall", "f1"]
     transfer = transfer_table(table, sources_langs, names)
     logger.info("%s per language:\n%s", eval_split, format_table(table, names + ["n"]))
+    # every language's dev score (target languages included): what a sweep may select on, never the test set
+    dev_out = trainer.predict(enc["dev_all"], metric_key_prefix="dev_all")
+    dev_logits = dev_out.predictions[0] if isinstance(dev_out.predictions, tuple) else dev_out.predictions
+    dev_table = per_language(classification_metrics, dev_langs, np.argmax(dev_logits, axis=-1), dev_out.label_ids)
 
     # ---- run directory ----------------------------------------------------------------------------------
     if trainer.is_world_process_zero():
@@ -206,11 +236,12 @@ def main(argv=None):
         "job": "finetune_classification", "task": "text-classification", "pipeline_tag": "text-classification",
         "languages": languages, "train_languages": sources_langs, "selection_languages": select_langs,
         "label_names": label_names, "eval_split": eval_split, "config_file": config_path,
-        "config": config_dict(model_args, data_args, clean_args, args, lora_args, run_args, training_args),
+        "config": config_dict(model_args, data_args, clean_args, args, lora_args, run_args, aug_args, training_args),
         "init": init, "base_model": model_args.model_name_or_path, "tokenizer_source": tok_source or "trained on the training split", "parameters": params, "lora": lora_info,
         "data_sources": sources, "cleaning": cleaning,
-        "rows": {"train": len(train), "dev": len(dev), eval_split: len(test)},
+        "rows": {"train": len(train), "dev": len(dev), eval_split: len(test)}, "augmentation": augmentation,
         "metrics": {"train": dict(result.metrics), "dev": dev_metrics, "per_language": table, "transfer": transfer,
+                    "dev_per_language": dev_table,
                     **loss_summary(trainer.state.log_history)},
         "world_size": training_args.world_size, "ranks": ranks.per_rank,
         "example_input": test[0]["text"] if len(test) else "",
