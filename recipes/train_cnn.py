@@ -80,7 +80,9 @@ def main(argv=None):
         SmallCNN(**kwargs), data, data_args, accelerator, learning_rate=training_args.learning_rate,
         epochs=num_epochs(training_args), batch_size=training_args.per_device_train_batch_size, seed=training_args.seed,
         momentum=args.momentum, weight_decay=training_args.weight_decay, max_steps=training_args.max_steps,
-        eval_batch_size=training_args.per_device_eval_batch_size, run=run)
+        eval_batch_size=training_args.per_device_eval_batch_size, run=run,
+        lr_scheduler_type=str(getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type)),
+        warmup_steps=int(training_args.warmup_steps) if training_args.warmup_steps >= 1 else 0)
 
     # ---- evaluation and run directory -----------------------------------------------------------------
     probs = predict(model, data.test_x, training_args.per_device_eval_batch_size).softmax(1)

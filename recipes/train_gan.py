@@ -91,7 +91,8 @@ def main(argv=None):
     from lingbridge.vision.metrics import confident_share, frechet_distance
     from lingbridge.vision.models import Discriminator, Generator, save_models
     from lingbridge.vision.plots import plot_curves, save_grid
-    from lingbridge.vision.training import DeviceBatches, make_accelerator, num_epochs, predict, resume, save_epoch
+    from lingbridge.vision.training import (DeviceBatches, make_accelerator, num_epochs, predict, prepare_optimizers,
+                                            resume, save_epoch)
 
     setup_logging(training_args)
     if data_args.image_size % 4:
@@ -115,7 +116,8 @@ def main(argv=None):
     opt_d = torch.optim.Adam(disc.parameters(), lr=training_args.learning_rate, betas=betas)
     loader = DeviceBatches(data.train_x, data.train_y, training_args.per_device_train_batch_size, accelerator,
                            seed=training_args.seed, drop_last=True)  # BatchNorm dislikes a 1-image last batch
-    gen, disc, opt_g, opt_d = accelerator.prepare(gen, disc, opt_g, opt_d)
+    gen, disc = accelerator.prepare(gen, disc)
+    opt_g, opt_d = prepare_optimizers(accelerator, opt_g, opt_d)
     start, history = resume(accelerator, run)
     history = history or {"epochs": [], "train_s": 0.0}
 

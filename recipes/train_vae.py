@@ -79,7 +79,8 @@ def main(argv=None):
     from lingbridge.vision.metrics import roc_auc
     from lingbridge.vision.models import VAE, save_models, vae_loss
     from lingbridge.vision.plots import plot_curves, save_grid
-    from lingbridge.vision.training import DeviceBatches, make_accelerator, num_epochs, resume, save_epoch
+    from lingbridge.vision.training import (DeviceBatches, make_accelerator, num_epochs, prepare_optimizers, resume,
+                                            save_epoch)
 
     setup_logging(training_args)
     run = start_run("train_vae", run_args, training_args)
@@ -109,7 +110,8 @@ def main(argv=None):
                                   weight_decay=training_args.weight_decay)
     loader = DeviceBatches(train_x, torch.zeros(len(train_x), dtype=torch.long), training_args.per_device_train_batch_size,
                            accelerator, seed=training_args.seed)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model = accelerator.prepare(model)
+    optimizer = prepare_optimizers(accelerator, optimizer)
     start, history = resume(accelerator, run)
     history = history or {"epochs": [], "train_s": 0.0}
     for epoch in range(start, num_epochs(training_args)):

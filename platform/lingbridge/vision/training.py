@@ -63,6 +63,22 @@ def make_accelerator(training_args):
     return accelerator
 
 
+def prepare_optimizers(accelerator, *optimizers):
+    """Hand optimisers to Accelerate only where its wrapper does something: the fp16 gradient scaler or XLA.
+
+    Otherwise the wrapper only adds Python work to every step (it looks up optional packages in `step()` and
+    inspects `zero_grad`'s signature on each call): measured on an H200, the small CNN trained at 0.75× a plain
+    loop with it. Gradients are still synchronised by the prepared (DDP) model, and the optimisers are
+    registered so that `save_state`/`load_state` keep their state for `--resume`.
+    """
+    from accelerate.utils import DistributedType
+
+    if accelerator.mixed_precision == "fp16" or accelerator.distributed_type == DistributedType.XLA:
+        return accelerator.prepare(*optimizers)
+    accelerator.register_for_checkpointing(*optimizers)
+    return optimizers[0] if len(optimizers) == 1 else optimizers
+
+
 def num_epochs(training_args) -> int:
     return max(1, math.ceil(training_args.num_train_epochs))
 
@@ -71,7 +87,7 @@ def resume(accelerator, run) -> tuple[int, dict]:
     """With `--resume`, load the newest `checkpoint-<epoch>` (models, optimisers, RNG states).
 
     Returns the number of epochs already done and the metrics history saved with them ({} when fresh).
-    Call after `accelerator.prepare(...)`, with the same objects prepared in the same order.
+    Call after `accelerator.prepare(...)`/`prepare_optimizers`, with the same objects in the same order.
     """
     import json
     from pathlib import Path
@@ -113,7 +129,7 @@ def predict(model, x, batch_size: int = 512, fn=None):
 
 def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float, epochs: int, batch_size: int,
                    seed: int, momentum: float = 0.9, weight_decay: float = 0.0, max_steps: int = -1,
-                   eval_batch_size: int = 512, run=None):
+                   eval_batch_size: int = 512, run=None, lr_scheduler_type: str = "constant", warmup_steps: int = 0):
     """Train the CNN with SGD + momentum (cross-entropy) and test it after every epoch.
 
     Args:
@@ -122,6 +138,9 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
         accelerator: the run's `Accelerator` (device, processes, mixed precision).
         learning_rate, epochs, batch_size, seed, momentum, weight_decay, max_steps: the optimisation.
         run: the `RunDir` to checkpoint into each epoch (None: no checkpoints, e.g. the GAN's evaluator).
+        lr_scheduler_type, warmup_steps: a `transformers` schedule stepped every batch (the recipe passes
+            `TrainingArguments.lr_scheduler_type`, linear decay by default: the last epoch's test accuracy then
+            stops jumping by ±0.5 points as it did at a constant rate).
 
     Returns:
         (unwrapped model, history `{"epochs": [{epoch, step, loss, test_accuracy, images_per_s}], "train_s"}`).
@@ -132,7 +151,13 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
 
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
     loader = DeviceBatches(data.train_x, data.train_y, batch_size, accelerator, seed=seed)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    from transformers import get_scheduler
+
+    total_steps = epochs * len(loader) if max_steps <= 0 else min(max_steps, epochs * len(loader))
+    scheduler = get_scheduler(lr_scheduler_type, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps)
+    model = accelerator.prepare(model)
+    optimizer = prepare_optimizers(accelerator, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
     start, history = resume(accelerator, run)
     history = history or {"epochs": [], "train_s": 0.0}
     step = start * len(loader)
@@ -148,6 +173,7 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             optimizer.step()
+            scheduler.step()
             step += 1
             total += loss.detach() * len(y)  # no .item() per step: it would sync a GPU every batch
             seen += len(y)
