@@ -166,10 +166,12 @@ def test_feedback_loop_into_training(served, runs_root, tmp_path):
     assert {r["lang"] for r in saved} <= {"en", "de"}
     assert json.loads((run / "feedback_unlabelled.jsonl").read_text())["label"] is None
     # the next iteration trains on the flags: the recipe reads feedback.jsonl as --train_file
-    out = tmp_path / "next"
+    out, dev = tmp_path / "next", tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"text": t, "label": lab, "lang": "en"}) + "\n" for t, lab in [
+        ("Worst purchase I ever made.", "negative"), ("It arrived on Tuesday.", "neutral"), ("Lovely staff.", "positive")]))
     finetune_classification.main([
         "--config", config("finetune_classification"), "--model_name_or_path", str(run),
-        "--train_file", str(run / "feedback.jsonl"), "--validation_file", str(run / "feedback.jsonl"),
+        "--train_file", str(run / "feedback.jsonl"), "--validation_file", str(dev),
         "--label_list", *LABELS, "--output_dir", str(out), "--max_steps", "2", "--eval_strategy", "no",
         "--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true"])
     record = read_record(out)
