@@ -10,7 +10,7 @@ import sys
 
 from .errors import UserError, exit_on_user_error
 
-RECIPES = ("pretrain", "finetune_classification", "finetune_translation")
+RECIPES = ("pretrain", "finetune_classification", "finetune_translation", "finetune_qa")
 
 
 def _recipe_module(name: str):

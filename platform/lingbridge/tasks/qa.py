@@ -528,7 +528,7 @@ def score_rows(predictions: list[str], answers: list[list[str]], langs) -> tuple
 def qa_metrics(em: np.ndarray, f1: np.ndarray, has_answer: np.ndarray) -> dict[str, float]:
     """EM and F1 in percent (as the SQuAD script reports them); for data with unanswerable questions
     also F1 on the answerable (`has_ans_f1`) and unanswerable (`no_ans_f1`) ones."""
-    out = {"exact": 100 * float(em.mean()) if len(em) else 0.0, "f1": 100 * float(f1.mean()) if len(f1) else 0.0}
+    out = {"exact_match": 100 * float(em.mean()) if len(em) else 0.0, "f1": 100 * float(f1.mean()) if len(f1) else 0.0}
     if len(has_answer) and not has_answer.all():
         if has_answer.any():
             out["has_ans_f1"] = 100 * float(f1[has_answer].mean())
@@ -558,6 +558,6 @@ def quickstart_step(root, pretrain_dir, epochs=None) -> str:
     sources = record["train_languages"]
     table = {lang: {"role": "" if lang == "all" else ("source" if lang in sources else "zero-shot"), **row}
              for lang, row in record["metrics"]["per_language"].items()}
-    cols = ["role", "exact", "f1"] + [c for c in ("has_ans_f1", "no_ans_f1") if c in table.get("all", {})] + ["n"]
+    cols = ["role", "exact_match", "f1"] + [c for c in ("has_ans_f1", "no_ans_f1") if c in table.get("all", {})] + ["n"]
     return ("Extractive QA (bundled SQuAD v2.0-style sample, test split; EM/F1 in %, zh F1 per character):\n"
             + format_table(table, cols))
