@@ -230,7 +230,7 @@ def main(argv=None):
                     **loss_summary(trainer.state.log_history)},
         "translations_file": "translations.jsonl",
         "world_size": training_args.world_size, "ranks": ranks.per_rank,
-        "example_input": rows[0]["src"] if rows else "",
+        "example_input": directions[0].prefix + rows[0]["src"] if rows else "",  # what the model expects
         "summary": f"Translation ({', '.join(d.name for d in directions)}) finetuned from {init}"
                    f"{' with LoRA' if lora_info else ''}; BLEU/chrF per direction with sacreBLEU on the {eval_split} split.",
     }
