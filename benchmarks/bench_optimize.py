@@ -104,6 +104,11 @@ def main():
             "b1_p50_ms": [b["b1_p50"], a["b1_p50"]], "b32_p50_ms": [b["b32_p50"], a["b32_p50"]],
             "throughput_b32": [b["throughput"], a["throughput"]], "run_dir": str(out), "report": opt["report"],
         }
+    out = ROOT / "benchmarks" / "results" / "optimize.json"
+    if out.is_file():  # runs of other methods on the same teacher add to the file
+        earlier = json.loads(out.read_text())
+        if earlier.get("teacher") == results["teacher"] and earlier.get("threads") == args.threads:
+            results["methods"] = {**earlier.get("methods", {}), **results["methods"]}
     targets = {}
     if "dynamic_int8" in results["methods"]:
         r = results["methods"]["dynamic_int8"]
@@ -121,7 +126,6 @@ def main():
               f"{r['weights_mb'][0]:.1f} → {r['weights_mb'][1]:.1f} |")
     for name, ok in targets.items():
         print(f"{'PASS' if ok else 'MISS'}  {name}")
-    out = ROOT / "benchmarks" / "results" / "optimize.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(out)

@@ -43,7 +43,7 @@ def _check_common(out, method, teacher):
     assert (out / "optimization_report.png").stat().st_size > 5000
     assert "| latency b=1 p50 (ms/example) |" in (out / "optimization_report.md").read_text()
     card = (out / "README.md").read_text()
-    assert "accuracy after" in card
+    assert "accuracy after" in card and "{model}" not in card and ".partial" not in card
     assert not out.with_name(out.name + ".partial").exists()
     return record
 

@@ -74,6 +74,7 @@ def bitsandbytes_snippet(path: str) -> str:
     """How to load a (fp32) run folder in 8-bit or 4-bit on a CUDA GPU with bitsandbytes (not measured here)."""
     return (
         "# GPU only: pip install bitsandbytes\n"
+        "import torch\n"
         "from transformers import AutoModelForSequenceClassification, BitsAndBytesConfig\n"
         f'model_8bit = AutoModelForSequenceClassification.from_pretrained("{path}", device_map="auto",\n'
         "    quantization_config=BitsAndBytesConfig(load_in_8bit=True))\n"

@@ -391,7 +391,7 @@ def main(argv=None) -> Path:
 
         # a plain fp32 folder: on a CUDA GPU it also loads in 8 or 4 bits (not measured here)
         new_record["intended_use"] = ("CPU inference as measured below. On a CUDA GPU the same folder loads in 8 or "
-                                      "4 bits with bitsandbytes:\n\n```python\n" + bitsandbytes_snippet("{model}")
+                                      "4 bits with bitsandbytes:\n\n```python\n" + bitsandbytes_snippet(str(run.path))
                                       + "\n```")
     if log_history:
         from ..training import loss_summary
