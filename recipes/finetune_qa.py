@@ -38,6 +38,9 @@ class QAArguments:
         default=None, metadata={"help": "Some questions have no answer (SQuAD v2.0); default: detected from the data."})
     null_score_diff_threshold: float = field(
         default=0.0, metadata={"help": "v2.0: answer '' when null score − best span score exceeds this."})
+    tune_null_threshold: bool = field(
+        default=True, metadata={"help": "v2.0: replace null_score_diff_threshold by the one that maximises dev F1 "
+                                         "(the SQuAD v2.0 script's best_f1_thresh)."})
     doc_stride: int = field(default=128, metadata={"help": "Tokens of overlap between the windows of a long context."})
     n_best_size: int = field(default=20, metadata={"help": "Best start and end logits combined into candidate spans."})
     max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in tokens."})
@@ -104,8 +107,8 @@ def main(argv=None):
     from lingbridge.evaluation import format_table, per_language, transfer_table
     from lingbridge.models import apply_lora, build_config, check_model_source, count_parameters, load_pretrained
     from lingbridge.runs import config_dict
-    from lingbridge.tasks.qa import (load_qa_splits, offsets_array, postprocess_qa_predictions, prepare_eval_features,
-                                     prepare_train_features, qa_metrics, score_rows)
+    from lingbridge.tasks.qa import (best_null_threshold, load_qa_splits, offsets_array, postprocess_qa_predictions,
+                                     prepare_eval_features, prepare_train_features, qa_metrics, score_rows)
     from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
                                      prepare_run, setup_logging, start_run, use_mean_loss)
 
@@ -186,6 +189,9 @@ def main(argv=None):
                             remove_columns=dev.column_names, desc="Windows (dev)")
         test_feats = test.map(prepare_eval_features, batched=True, with_indices=True, fn_kwargs=kw, num_proc=num_proc,
                               remove_columns=test.column_names, desc="Windows (test)")
+        tune = v2 and args.tune_null_threshold and len(dev) > 0
+        dev_eval = dev.map(prepare_eval_features, batched=True, with_indices=True, fn_kwargs=kw, num_proc=num_proc,
+                           remove_columns=dev.column_names, desc="Windows (dev, spans)") if tune else None
     logger.info("windows: train %d, dev %d, test %d", len(train_feats), len(dev_feats), len(test_feats))
     if not len(dev_feats) and (training_args.eval_strategy != "no" or training_args.load_best_model_at_end):
         raise UserError(f"no dev questions in {', '.join(select_langs)} for eval_strategy/load_best_model_at_end; "
@@ -205,20 +211,29 @@ def main(argv=None):
     dev_metrics = trainer.evaluate() if len(dev_feats) else {}
 
     # ---- evaluate: spans per example, EM/F1 per language, zero-shot transfer --------------------------------
+    def predict_spans(examples, feats, threshold):
+        out = trainer.predict(feats.remove_columns(["example_index", "offset_mapping"]), metric_key_prefix="test")
+        start_logits, end_logits = out.predictions[:2]
+        t = time.perf_counter()
+        preds = postprocess_qa_predictions(
+            list(examples["context"]), np.asarray(feats["example_index"]), offsets_array(feats, start_logits.shape[1]),
+            start_logits, end_logits, n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,
+            version_2_with_negative=v2, null_score_diff_threshold=threshold)
+        return preds, time.perf_counter() - t
+
+    threshold = args.null_score_diff_threshold
+    if tune:
+        dev_preds, _ = predict_spans(dev, dev_eval, float("inf"))
+        threshold = best_null_threshold(dev_preds, [list(a["text"]) for a in dev["answers"]], list(dev["lang"]))
+        logger.info("null_score_diff_threshold tuned on dev: %.4f", threshold)
     t0 = time.perf_counter()
-    out = trainer.predict(test_feats.remove_columns(["example_index", "offset_mapping"]), metric_key_prefix="test")
-    start_logits, end_logits = out.predictions[:2]
-    t1 = time.perf_counter()
-    preds = postprocess_qa_predictions(
-        list(test["context"]), np.asarray(test_feats["example_index"]), offsets_array(test_feats, start_logits.shape[1]),
-        start_logits, end_logits, n_best_size=args.n_best_size, max_answer_length=args.max_answer_length,
-        version_2_with_negative=v2, null_score_diff_threshold=args.null_score_diff_threshold)
+    preds, post_s = predict_spans(test, test_feats, threshold)
     t2 = time.perf_counter()
     golds = [list(a["text"]) for a in test["answers"]]
     langs = np.array(test["lang"])
     em, f1 = score_rows([p["text"] for p in preds], golds, langs)
     table = per_language(qa_metrics, langs, em, f1, np.array([bool(g) for g in golds]))
-    timing = {"predict_s": t1 - t0, "postprocess_s": t2 - t1, "metric_s": time.perf_counter() - t2}
+    timing = {"predict_s": t2 - t0 - post_s, "postprocess_s": post_s, "metric_s": time.perf_counter() - t2}
     transfer = transfer_table(table, source_langs, ["exact_match", "f1"])
     logger.info("test per language (EM/F1 %%):\n%s", format_table(table, [c for c in table["all"] if c != "n"] + ["n"]))
 
@@ -240,6 +255,7 @@ def main(argv=None):
         "job": "finetune_qa", "task": "question-answering", "pipeline_tag": "question-answering",
         "languages": languages, "train_languages": source_langs, "selection_languages": select_langs,
         "eval_split": "test", "squad_version": "v2.0" if v2 else "v1.1", "config_file": config_path,
+        "null_score_diff_threshold": {"used": threshold, "tuned_on_dev": bool(tune)} if v2 else None,
         "config": config_dict(model_args, data_args, args, lora_args, run_args, training_args),
         "init": init, "base_model": model_args.model_name_or_path,
         "tokenizer_source": tok_source or "trained on the training split", "parameters": params, "lora": lora_info,

@@ -150,3 +150,14 @@ def test_language_from_file_and_config_names():
     assert language_from_name("mlqa.ar.ar") == "ar"
     assert language_from_name("finnish") == "fi"
     assert language_from_name("train-v1.1.json") is None
+
+
+def test_best_null_threshold_maximises_dev_f1():
+    from lingbridge.tasks.qa import best_null_threshold
+
+    preds = [{"text": "paris", "null_score_diff": -1.0}, {"text": "rome", "null_score_diff": 2.0},
+             {"text": "oslo", "null_score_diff": 5.0}, {"text": "bern", "null_score_diff": float("inf")}]
+    golds = [["Paris"], ["Rome"], [], []]
+    # answer where diff <= t: t = 2 gets the first two right and abstains on the two unanswerable ones
+    assert best_null_threshold(preds, golds, ["en"] * 4) == 2.0
+    assert best_null_threshold(preds[2:], golds[2:], ["en"] * 2) < 5.0  # abstaining everywhere is best

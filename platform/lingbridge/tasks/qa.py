@@ -525,6 +525,31 @@ def score_rows(predictions: list[str], answers: list[list[str]], langs) -> tuple
     return em, f1
 
 
+def best_null_threshold(preds: list[dict], golds: list[list[str]], langs) -> float:
+    """The null-score threshold that maximises F1 on a dev set (the SQuAD v2.0 script's `best_f1_thresh`).
+
+    Args:
+        preds: `postprocess_qa_predictions` output with `version_2_with_negative` and an infinite
+            threshold, so that each `text` is the best span and `null_score_diff` its margin.
+        golds, langs: gold answer texts and language of each example.
+    """
+    diffs = np.array([p["null_score_diff"] for p in preds], dtype=np.float64)
+    if not len(diffs):
+        return 0.0
+    _, f1_span = score_rows([p["text"] for p in preds], golds, langs)
+    _, f1_null = score_rows([""] * len(preds), golds, langs)
+    order = np.argsort(diffs, kind="stable")
+    d = diffs[order]
+    # threshold d[i] answers the examples order[:i + 1] (diff <= threshold) and abstains on the rest
+    scores = f1_null.sum() + np.cumsum((f1_span - f1_null)[order])
+    last_of_tie = np.append(d[1:] != d[:-1], True)
+    scores = np.where(last_of_tie & np.isfinite(d), scores, -np.inf)
+    best = int(np.argmax(scores))
+    if not np.isfinite(scores[best]) or scores[best] <= f1_null.sum():
+        return float(d[np.isfinite(d)].min() - 1.0) if np.isfinite(d).any() else 0.0  # abstaining everywhere is best
+    return float(d[best])
+
+
 def qa_metrics(em: np.ndarray, f1: np.ndarray, has_answer: np.ndarray) -> dict[str, float]:
     """EM and F1 in percent (as the SQuAD script reports them); for data with unanswerable questions
     also F1 on the answerable (`has_ans_f1`) and unanswerable (`no_ans_f1`) ones."""
