@@ -183,7 +183,8 @@ def render_card(run_dir: str | Path, repo_id: str | None = None, publish_as: str
     data = ModelCardData(
         language=langs or None,
         license=record.get("license", "apache-2.0"),
-        library_name="peft" if unmerged else "transformers",
+        # vision runs are plain PyTorch modules saved as safetensors, not transformers models
+        library_name="peft" if unmerged else ("pytorch" if record.get("job", "").startswith("train_") else "transformers"),
         base_model=base,
         datasets=datasets or None,
         metrics=sorted({e.metric_type for e in evals}) or None,
@@ -205,8 +206,8 @@ def render_card(run_dir: str | Path, repo_id: str | None = None, publish_as: str
         template_path=str(_template_path()),
         title=f"{record['job']}: {name}",
         summary=record.get("summary", ""),
-        intended_use=record.get("intended_use", "Research, prototyping and demos on the languages listed above "
-                                                "(" + ", ".join(LANGUAGE_NAMES[x] for x in langs) + ")."),
+        intended_use=record.get("intended_use", "Research, prototyping and demos" + (
+            " on the languages listed above (" + ", ".join(LANGUAGE_NAMES[x] for x in langs) + ")." if langs else ".")),
         usage_snippet=usage_snippet(record, repo_id or str(Path(run_dir)), adapter=unmerged),
         adapter_note=adapter_note,
         data_section=_data_section(record),
