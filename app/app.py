@@ -177,14 +177,26 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
             with gr.Tab("Images"):
                 vi_run = picker("vision")
                 with gr.Row():
-                    vi_image = gr.Image(label="Image to classify", type="numpy")
+                    vi_image = gr.Image(label="Upload a digit", type="numpy")
+                    vi_draw = gr.Sketchpad(label="…or draw one", type="numpy")
                     vi_label = gr.Label(label="Classes")
-                vi_btn = gr.Button("Classify image")
-                gen_btn = gr.Button("Generate samples (GAN / VAE runs)")
+                with gr.Row():
+                    vi_btn = gr.Button("Classify the upload")
+                    draw_btn = gr.Button("Classify the drawing")
+                with gr.Row():
+                    gen_class = gr.Dropdown(label="Class (conditional GAN runs)", choices=[""], value="",
+                                            allow_custom_value=True)
+                    gen_count = gr.Slider(1, 32, value=8, step=1, label="Samples")
+                    gen_btn = gr.Button("Generate samples (GAN / VAE runs)")
                 gallery = gr.Gallery(label="Samples", columns=8)
             vi_btn.click(_gradio_errors(lambda n, im: backend.classify_image(reg, n, im)), [vi_run, vi_image],
                          vi_label, api_name="classify_image")
-            gen_btn.click(_gradio_errors(lambda n: backend.generate(reg, n)), vi_run, gallery, api_name="generate")
+            draw_btn.click(_gradio_errors(lambda n, im: backend.classify_image(reg, n, im)), [vi_run, vi_draw],
+                           vi_label, api_name="classify_drawing")
+            gen_btn.click(_gradio_errors(lambda n, k, c: backend.generate(reg, n, k, c)), [vi_run, gen_count, gen_class],
+                          gallery, api_name="generate")
+            vi_run.change(lambda n: gr.update(choices=["", *backend.vision_classes(reg, n)], value="") if n else gr.update(),
+                          vi_run, gen_class, api_name=False)
 
         comparable = [n for n, r in reg.runs.items() if r.task in ("text-classification", "fill-mask", "translation")]
         if comparable:

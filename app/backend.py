@@ -437,13 +437,26 @@ def classify_image(registry: Registry, run_name: str, image) -> dict[str, float]
     from lingbridge.vision import classify_images
 
     run = registry.get(run_name, "vision")
+    if isinstance(image, dict):  # a drawing: the sketchpad sends its layers; the composite is the picture
+        image = image.get("composite")
     if image is None:
         raise UserError("upload or draw an image first")
-    return {str(k): float(v) for k, v in classify_images(registry.pipeline(run), [image])[0].items()}
+    vision_run = registry.pipeline(run)
+    probs = classify_images(vision_run, [image])[0]
+    return {str(name): float(p) for name, p in zip(vision_run.label_names, probs)}
 
 
-def generate(registry: Registry, run_name: str, count: int = 8):
+def vision_classes(registry: Registry, run_name: str) -> list[str]:
+    """Class names a conditional GAN can be asked for (empty for other vision runs)."""
+    vision_run = registry.pipeline(registry.get(run_name, "vision"))
+    return [str(n) for n in vision_run.label_names] if getattr(vision_run, "conditional", False) else []
+
+
+def generate(registry: Registry, run_name: str, count: int = 8, label: str | None = None):
     from lingbridge.vision import generate_images
 
     run = registry.get(run_name, "vision")
-    return list(generate_images(registry.pipeline(run), int(min(max(count, 1), 32))))
+    label = label or None
+    if label is not None and label not in vision_classes(registry, run_name):
+        raise UserError(f"class '{label}' is not one this run generates")
+    return list(generate_images(registry.pipeline(run), int(min(max(count, 1), 32)), label=label))

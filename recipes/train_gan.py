@@ -126,6 +126,7 @@ def main(argv=None):
     eval_z = torch.randn(n_eval, args.latent_dim, generator=fixed)
     eval_y = torch.arange(n_eval) % max(n_classes, 1) if n_classes else None
     grid_n = 8 * (n_classes or 8) if n_classes <= 10 else 64
+    grid_n = min(grid_n, args.eval_samples // (n_classes or 8) * (n_classes or 8))  # the grid shows evaluated samples
     real = data.train_x[torch.randperm(len(data.train_x), generator=fixed)[:n_eval]]
     real_features = predict(evaluator, real, fn=lambda m, b: m.embed(b)).numpy()
 
