@@ -2,11 +2,7 @@
 # Set up a virtual environment and run the whole test suite (offline; CPU; ~10 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-. .venv/bin/activate
-python -m pip install -q --upgrade pip
-python -m pip install -q torch==2.13.0          # first: the CPU build on this machine's disk
-python -m pip install -q -e ".[dev]"
+. scripts/venv.sh "[dev]"
 # the browser tests drive Debian's chromium through Playwright (never `playwright install`: it downloads)
 command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver) \
     || echo "chromium not installed: the browser tests will skip"
