@@ -68,13 +68,15 @@ def test_sweep_resumes_after_a_crash(tmp_path):
     argv = _args(out, fixed, search_space={"learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
                                            "weight_decay": [0.0, 0.1]}, n_trials=3, pruner="none")
     storage = f"sqlite:///{(tmp_path / 'sweep.partial' / 'study.db').resolve()}"
+    # stderr to a file: an unread pipe fills up and blocks the sweep mid-trial
+    log = open(tmp_path / "sweep.stderr", "w+")
     proc = subprocess.Popen(recipe("sweep") + argv, cwd=ROOT, env={**__import__("os").environ, **OFFLINE_ENV},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=log, text=True)
     states = []
     try:
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.1)
             try:
                 states = [t.state.name for t in optuna.load_study(study_name="sweep", storage=storage).trials]
             except Exception:  # the database is not there yet
@@ -84,7 +86,8 @@ def test_sweep_resumes_after_a_crash(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert states == ["COMPLETE", "RUNNING"], proc.stderr.read()[-2000:]
+    log.seek(0)
+    assert states == ["COMPLETE", "RUNNING"], log.read()[-2000:]
     first = optuna.load_study(study_name="sweep", storage=storage).trials[0]
     assert not out.exists() and (tmp_path / "sweep.partial").is_dir()  # nothing looks finished
 
