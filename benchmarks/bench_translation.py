@@ -1,7 +1,7 @@
 """The translation recipe against the plain Hugging Face way (the structure of `run_translation.py`), in one run.
 
-Both start from the same tiny Marian checkpoint (random weights + a tokenizer trained on the bundled pairs,
-saved once), train on the same pairs (the bundled sample, the same directions), for the same steps with the
+Both start from the same tiny seq2seq checkpoint (the recipe's built-in M2M100-architecture model: random
+weights + a tokenizer trained on the bundled pairs, saved once), train on the same pairs (the bundled sample, the same directions), for the same steps with the
 same seed, and generate the same test translations. The plain side: `datasets.map` with the batched fast
 tokenizer (`text_target=`), `DataCollatorForSeq2Seq`, `Seq2SeqTrainer`, `predict_with_generate`,
 sacreBLEU in `compute_metrics`. Each side runs in its own process (peak RSS is per process).
@@ -26,15 +26,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DIRECTIONS = ["en-de", "de-en", "en-zh", "en-ja"]
 COMMON = dict(per_device_train_batch_size=32, per_device_eval_batch_size=64, learning_rate=1e-3, warmup_steps=0.05,
-              label_smoothing_factor=0.1, generation_max_length=48, generation_num_beams=1, seed=42)
+              label_smoothing_factor=0.0, generation_max_length=48, generation_num_beams=1, seed=42)
+# No label smoothing on either side: with it, Trainer takes the labels out of the model call, and the stock
+# DataCollatorForSeq2Seq gives M2M100/NLLB no decoder inputs (the plain side would crash; the recipe's collator
+# adds them). Without it both sides run the model's own loss.
 
 
 def make_checkpoint(folder: Path) -> None:
-    """The shared starting point: a tiny Marian with a tokenizer trained on the training pairs."""
+    """The shared starting point: the tiny seq2seq model with a tokenizer trained on the training pairs."""
     from transformers import AutoModelForSeq2SeqLM, set_seed
 
     from lingbridge.data.parallel import load_parallel
-    from lingbridge.tasks.translation import orient, tiny_marian_config
+    from lingbridge.tasks.translation import orient, tiny_seq2seq_config
     from lingbridge.tokenization import train_unigram_tokenizer
 
     dsd, _ = load_parallel("sample:parallel", keep_test=True)
@@ -45,7 +48,7 @@ def make_checkpoint(folder: Path) -> None:
     langs = sorted({x for s in DIRECTIONS for x in s.split("-")})
     tok = train_unigram_tokenizer(texts, 4000, langs, model_max_length=48, show_progress=False)
     set_seed(42)
-    model = AutoModelForSeq2SeqLM.from_config(tiny_marian_config(tok))
+    model = AutoModelForSeq2SeqLM.from_config(tiny_seq2seq_config(tok))
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
 
@@ -176,7 +179,7 @@ def main() -> None:
         vals = [x[key] for x in results[which] if x.get(key) is not None]
         return st.median(vals) if vals else float("nan")
 
-    print(f"tiny Marian, directions {', '.join(DIRECTIONS)}, {a.max_steps} steps × batch {COMMON['per_device_train_batch_size']}, "
+    print(f"tiny seq2seq (M2M100 architecture), directions {', '.join(DIRECTIONS)}, {a.max_steps} steps × batch {COMMON['per_device_train_batch_size']}, "
           f"{a.max_eval_samples} test rows per direction, greedy, {a.repeats} repeat(s) (medians)")
     print("| | train samples/s | train s | generation s | wall s | peak RSS MB |")
     print("|---|---|---|---|---|---|")

@@ -1,7 +1,7 @@
 """Machine translation with a seq2seq model, several directions in one run, evaluated with sacreBLEU
 (BLEU and chrF per direction, with their signatures; test translations saved beside the metrics).
 
-Tiny, on a CPU (a tiny Marian from scratch with a tokenizer trained on the bundled pairs):
+Tiny, on a CPU (a tiny M2M100-architecture model from scratch with a tokenizer trained on the bundled pairs):
     accelerate launch recipes/finetune_translation.py --config recipes/configs/finetune_translation/tiny.yaml
 The same, warm-started from a cross-lingual pretraining run (its encoder, and decoder, initialise the model):
     accelerate launch recipes/finetune_translation.py --config recipes/configs/finetune_translation/tiny.yaml \
@@ -88,8 +88,7 @@ def main(argv=None):
 
     import torch
     from datasets import concatenate_datasets
-    from transformers import (AutoModelForSeq2SeqLM, AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer,
-                              set_seed)
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, Seq2SeqTrainer, set_seed
 
     from lingbridge.data import clean_splits
     from lingbridge.data.load import limit
@@ -97,8 +96,8 @@ def main(argv=None):
     from lingbridge.models import apply_lora, build_config, check_model_source, count_parameters, load_pretrained
     from lingbridge.runs import config_dict
     from lingbridge.tasks.translation import (decode, is_encoder_only, make_directions, metrics_table, orient,
-                                              parse_directions, tiny_marian_config, tokenize_direction,
-                                              warm_start_from_encoder, write_translations)
+                                              parse_directions, seq2seq_collator, tiny_seq2seq_config,
+                                              tokenize_direction, warm_start_from_encoder, write_translations)
     from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
                                      prepare_run, setup_logging, start_run, use_mean_loss)
 
@@ -153,7 +152,7 @@ def main(argv=None):
         model, missing_keys = load_pretrained(AutoModelForSeq2SeqLM, model_args)
         init = model_args.model_name_or_path
     else:
-        config = (tiny_marian_config(tokenizer, max_position_embeddings=max(data_args.max_seq_length, args.max_target_length))
+        config = (tiny_seq2seq_config(tokenizer, max_position_embeddings=max(data_args.max_seq_length, args.max_target_length))
                   if model_args.config_name == "tiny" else build_config(model_args, tokenizer))
         model = AutoModelForSeq2SeqLM.from_config(config)
         init = f"random ({model_args.config_name} config)"
@@ -180,7 +179,7 @@ def main(argv=None):
     prepare_run(run)  # the data is valid: now the run folder may exist
 
     # ---- train (dev loss for model selection; generation once, at the end) ---------------------------------
-    collator = DataCollatorForSeq2Seq(tokenizer, model=base, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+    collator = seq2seq_collator(tokenizer, base, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
     training_args.predict_with_generate = False
     ranks = RankParticipation()
     trainer = Seq2SeqTrainer(model=use_mean_loss(model), args=training_args, train_dataset=train_set,

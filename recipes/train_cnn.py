@@ -112,7 +112,7 @@ def main(argv=None):
                     "per_language": {"all": table["all"]},  # the one-row table that cards and the app show
                     "epochs": history["epochs"], "epochs_run": len(history["epochs"]), "train_s": history["train_s"],
                     "first_loss": history["epochs"][0]["loss"], "last_loss": history["epochs"][-1]["loss"]},
-        "world_size": accelerator.num_processes,
+        "world_size": accelerator.num_processes, "ranks": history["ranks"],
         "summary": f"Small CNN image classifier ({len(data.label_names)} classes, {data.shape[1]}×{data.shape[2]} "
                    f"{'grayscale' if data.shape[0] == 1 else 'RGB'}) trained from scratch on "
                    f"{data.sources[0]['name']}; test accuracy {table['all']['accuracy']:.4f}.",

@@ -211,6 +211,7 @@ def main(argv=None):
         "config_file": config_path, "config": config_dict(data_args, args, run_args, training_args),
         "init": "random", "base_model": None, "data_sources": data.sources, "image_shape": list(data.shape),
         "rows": {"train": len(data.train_y)}, "metrics": metrics, "world_size": accelerator.num_processes,
+        "ranks": loader.participation(),
         "summary": f"{'Class-conditional ' if n_classes else ''}DCGAN trained on {data.sources[0]['name']} "
                    f"({data.shape[1]}×{data.shape[2]}); Fréchet distance (CNN features) {first['frechet_distance']:.1f} → "
                    f"{last['frechet_distance']:.1f}, confident share {first['confident_share']:.2f} → "

@@ -178,6 +178,7 @@ def main(argv=None):
         "config_file": config_path, "config": config_dict(data_args, args, run_args, training_args),
         "init": "random", "base_model": None, "data_sources": data.sources, "image_shape": list(data.shape),
         "rows": {"train": len(train_x), "test": len(test_x)}, "metrics": metrics, "world_size": accelerator.num_processes,
+        "ranks": loader.participation(),
         "summary": f"VAE (latent {args.latent_dim}, β {args.beta}) trained on {data.sources[0]['name']} "
                    f"({data.shape[1]}×{data.shape[2]}); test negative ELBO {metrics['test_negative_elbo_nats']:.1f} nats"
                    + (f"; class '{args.anomaly_class}' detected as an anomaly with ROC-AUC "

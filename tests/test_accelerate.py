@@ -62,3 +62,36 @@ def test_two_process_pretrain(tmp_path):
             tmp_path)
     record = _only_run(tmp_path)
     assert record["world_size"] == 2 and [r["steps"] for r in record["ranks"]] == [6, 6]
+
+
+VISION = ["--per_device_eval_batch_size", "512", "--disable_tqdm", "true"]
+
+
+@pytest.mark.slow
+def test_two_process_cnn_matches_one_process_with_the_global_batch(tmp_path):
+    """2 gloo processes × batch 16 take the same 32 images per step as 1 process × batch 32 (rank::world
+    shards of one permutation), and DDP averages the gradients: the two runs must learn the same model."""
+    two, one = tmp_path / "two", tmp_path / "one"
+    for folder in (two, one):
+        (folder / "runs").mkdir(parents=True)
+    args = ["--config", config("train_cnn"), "--num_train_epochs", "2", *VISION]
+    _launch(["--config_file", str(ROOT / "recipes/accelerate/cpu_ddp.yaml")], "train_cnn",
+            [*args, "--per_device_train_batch_size", "16"], two)
+    _launch(["--num_processes", "1", "--cpu"], "train_cnn", [*args, "--per_device_train_batch_size", "32"], one)
+    two, one = _only_run(two), _only_run(one)
+    steps = one["ranks"][0]["steps"]
+    assert two["world_size"] == 2 and two["ranks"] == [{"rank": 0, "steps": steps}, {"rank": 1, "steps": steps}]
+    acc2, acc1 = two["metrics"]["test_accuracy"], one["metrics"]["test_accuracy"]
+    assert acc1 > 0.8 and abs(acc2 - acc1) <= 0.01, (acc2, acc1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe_name", ["train_gan", "train_vae"])
+def test_two_process_generative_recipes(recipe_name, tmp_path):
+    (tmp_path / "runs").mkdir()
+    extra = ["--classifier_epochs", "1", "--eval_samples", "100"] if recipe_name == "train_gan" else []
+    _launch(["--config_file", str(ROOT / "recipes/accelerate/cpu_ddp.yaml")], recipe_name,
+            ["--config", config(recipe_name), "--num_train_epochs", "1", *extra, *VISION], tmp_path)
+    record = _only_run(tmp_path)
+    assert record["world_size"] == 2
+    assert [r["rank"] for r in record["ranks"]] == [0, 1] and record["ranks"][0]["steps"] == record["ranks"][1]["steps"] > 0

@@ -33,7 +33,7 @@ def test_quickstart_step_learns_and_reports_per_language(pretrained_run, tmp_pat
     """The tiny config from a pretrained run, as `lingbridge quickstart --tasks qa` runs it."""
     from lingbridge.tasks.qa import quickstart_step
 
-    text = quickstart_step(tmp_path, pretrained_run, epochs=2)  # the shipped 6 epochs take ~2 minutes
+    text = quickstart_step(tmp_path, pretrained_run, epochs=6)  # the shipped 20 epochs take ~2.5 minutes
     out = tmp_path / "qa"
     assert "| zh | zero-shot |" in text and "exact_match" in text
     record = json.loads((out / "lingbridge_run.json").read_text())
@@ -44,9 +44,9 @@ def test_quickstart_step_learns_and_reports_per_language(pretrained_run, tmp_pat
     transfer = record["metrics"]["transfer"]
     assert transfer["source_languages"] == ["en"] and transfer["target_languages"] == ["de", "zh"]
     assert record["windows"]["train"] > record["rows"]["train"]  # long contexts were split with the stride
-    # learned: the loss fell (two epochs teach the tiny model where answers are not; spans take longer)
+    # learned: the loss fell, and English spans are found (not only "no answer", which any model learns first)
     assert record["metrics"]["last_loss"] < record["metrics"]["first_loss"] - 0.5, record["metrics"]["loss_curve"]
-    assert table["en"]["no_ans_f1"] > 50
+    assert table["en"]["no_ans_f1"] > 50 and table["en"]["has_ans_f1"] > 10, table["en"]
     preds = json.loads((out / "predictions.json").read_text())
     assert len(preds) == table["all"]["n"] and {"prediction", "answers", "null_score_diff"} <= set(preds[0])
     from transformers import AutoModelForQuestionAnswering

@@ -32,6 +32,7 @@ class DeviceBatches:
         self.rank, self.world = accelerator.process_index, accelerator.num_processes
         self.per_rank = len(x) // self.world  # equal shards: every rank takes the same number of steps
         self.epoch = 0
+        self.served = 0  # batches handed out by this process (this session)
 
     def __len__(self):
         full, rest = divmod(self.per_rank, self.batch_size)
@@ -49,7 +50,19 @@ class DeviceBatches:
         mine = order[self.rank::self.world].to(self.x.device)
         for i in range(len(self)):
             idx = mine[i * self.batch_size:(i + 1) * self.batch_size]
+            self.served += 1
             yield self.x[idx], self.y[idx]
+
+    def participation(self) -> list[dict]:
+        """`[{"rank", "steps"}]` for every process (a collective call): the record shows each rank trained."""
+        import torch.distributed as dist
+
+        me = {"rank": self.rank, "steps": self.served}
+        if self.world == 1 or not (dist.is_available() and dist.is_initialized()):
+            return [me]
+        gathered = [None] * self.world
+        dist.all_gather_object(gathered, me)
+        return gathered
 
 
 def make_accelerator(training_args):
@@ -193,4 +206,5 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
         save_epoch(accelerator, run, epoch + 1, history)
         if 0 < max_steps <= step:
             break
+    history["ranks"] = loader.participation()
     return accelerator.unwrap_model(model), history

@@ -207,7 +207,7 @@ TEMPLATES = {
                        ("Who sponsors the {fest}?", "Wer sponsert das {fest}?", "谁赞助{fest}？")],
     },
 }
-PER_KIND = 16  # paragraphs of each kind: 64 per language
+PER_KIND = 48  # paragraphs of each kind: 192 per language
 
 
 def _facts(kind: str, rng: random.Random) -> dict[str, tuple[str, str, str]]:
