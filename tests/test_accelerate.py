@@ -95,3 +95,29 @@ def test_two_process_generative_recipes(recipe_name, tmp_path):
     record = _only_run(tmp_path)
     assert record["world_size"] == 2
     assert [r["rank"] for r in record["ranks"]] == [0, 1] and record["ranks"][0]["steps"] == record["ranks"][1]["steps"] > 0
+
+
+@pytest.mark.slow
+def test_two_process_translation_and_qa(tmp_path):
+    """The seq2seq and QA recipes under 2 gloo processes: both ranks train, and the distributed evaluation
+    returns every test example exactly once (no padding duplicates from the distributed sampler)."""
+    ddp = ["--config_file", str(ROOT / "recipes/accelerate/cpu_ddp.yaml")]
+    (tmp_path / "tr" / "runs").mkdir(parents=True)
+    _launch(ddp, "finetune_translation",
+            ["--config", config("finetune_translation"), "--max_steps", "6", "--directions", "en-de", "de-en",
+             "--max_eval_samples", "13", "--generation_max_length", "12", "--save_strategy", "no",
+             "--disable_tqdm", "true"], tmp_path / "tr")
+    tr = _only_run(tmp_path / "tr")
+    assert tr["world_size"] == 2 and [r["steps"] for r in tr["ranks"]] == [6, 6]
+    assert {d: r["n"] for d, r in tr["metrics"]["per_language"].items() if d != "all"} == {"en-de": 13, "de-en": 13}
+    (tmp_path / "qa" / "runs").mkdir(parents=True)
+    _launch(ddp, "finetune_qa",
+            ["--config", config("finetune_qa"), "--config_name", "tiny", "--max_steps", "4", "--eval_strategy", "no",
+             "--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true"], tmp_path / "qa")
+    qa = _only_run(tmp_path / "qa")
+    assert qa["world_size"] == 2 and [r["steps"] for r in qa["ranks"]] == [4, 4]
+    from lingbridge.data import load_sample
+
+    test = load_sample("qa")["test"]
+    assert {lang: qa["metrics"]["per_language"][lang]["n"] for lang in ("en", "de", "zh")} == {
+        lang: sum(x == lang for x in test["lang"]) for lang in ("en", "de", "zh")}
