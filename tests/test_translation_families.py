@@ -196,3 +196,36 @@ def test_metrics_match_sacrebleu_and_signatures():
     table = metrics_table(rows)
     assert table["all"]["bleu"] == pytest.approx((table["en-zh"]["bleu"] + table["zh-en"]["bleu"]) / 2, abs=1e-3)
     assert table["all"]["n"] == 3
+
+
+def test_nllb_checkpoint_finetunes_end_to_end_with_lora(spm_model, tmp_path):
+    """A tiny NLLB-architecture checkpoint (M2M100 model + NLLB tokenizer, built offline) through the recipe:
+    src_lang/tgt_lang per direction, forced BOS at generation, LoRA, label smoothing (which once left M2M100
+    without decoder inputs), and a saved model that loads back."""
+    from transformers import AutoModelForSeq2SeqLM, M2M100Config, NllbTokenizerFast
+
+    from conftest import config
+    from lingbridge.recipes import finetune_translation
+
+    model_file, _ = spm_model
+    tok = NllbTokenizerFast(vocab_file=str(model_file))
+    ckpt = tmp_path / "nllb-tiny"
+    cfg = M2M100Config(vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                       decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+                       decoder_start_token_id=tok.eos_token_id)
+    AutoModelForSeq2SeqLM.from_config(cfg).save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    out = tmp_path / "run"
+    finetune_translation.main(["--config", config("finetune_translation"), "--model_name_or_path", str(ckpt),
+                               "--use_lora", "true", "--label_smoothing_factor", "0.1", "--directions", "en-de", "de-en",
+                               "--max_steps", "3", "--max_eval_samples", "4", "--generation_max_length", "8",
+                               "--save_strategy", "no", "--disable_tqdm", "true", "--output_dir", str(out)])
+    record = json.loads((out / "lingbridge_run.json").read_text())
+    assert record["model_family"] == "nllb" and record["lora"]["target_modules"]
+    dirs = {d["name"]: d for d in record["directions"]}
+    assert (dirs["en-de"]["src_code"], dirs["en-de"]["tgt_code"]) == ("eng_Latn", "deu_Latn")
+    assert dirs["de-en"]["forced_bos_token_id"] == tok.convert_tokens_to_ids("eng_Latn")
+    rows = [json.loads(line) for line in (out / "translations.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {r["direction"] for r in rows} == {"en-de", "de-en"}
+    AutoModelForSeq2SeqLM.from_pretrained(out)
