@@ -8,12 +8,11 @@ EM/F1, and whether the two sides' predicted answers are identical.
     python benchmarks/bench_qa.py                       # MiniLM-L6 on XQuAD en when present, else the bundled sample
     python benchmarks/bench_qa.py --steps 60 --train_paragraphs 150 --eval_paragraphs 40
 
-Measured 2026-11-28 on the shared 2-core CPU (heavily loaded by other jobs, so the speed ratios
-are noisy): tiny pretrained XLM-R, XQuAD en (100 train / 30 eval paragraphs, 3,294 / 1,010
-windows), 40 steps of 16, max_seq_length 128, doc_stride 32:
-train 5.05 vs 3.66 samples/s (1.38×), post-processing 0.234 vs 1.325 s (5.7× faster), prediction
-25.4 vs 18.7 s (the same `Trainer.predict`), peak RSS 777 vs 778 MB, train loss 2.1624 on both,
-EM/F1 identical, 139 of 139 predicted answers identical.
+Measured 2026-11-28 on the quiet 2-core CPU (`python benchmarks/bench_qa.py`): MiniLM-L6, XQuAD en
+(150 train / 40 eval paragraphs, 926 / 208 windows), 40 steps of 16, max_seq_length 256, doc_stride 64:
+train 6.56 vs 6.53 samples/s (1.005), prediction 5.29 vs 5.36 s, post-processing 0.014 vs 0.050 s (3.5×
+faster), peak RSS 2,814 vs 2,912 MB, train loss 4.6910 on both, EM/F1 identical, 184 of 184 predicted
+answers identical.
 
 The plain side is the structure of transformers' examples/pytorch/question-answering: batched fast
 tokenizer with `prepare_train_features` / `prepare_validation_features`, `Trainer`, and the

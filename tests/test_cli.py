@@ -30,6 +30,23 @@ def test_plan_prints_the_run_without_training(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_plan_counts_the_parameters_the_run_builds(pretrained_run, tmp_path):
+    """The meta-device count matches the trained model (tied embeddings counted once), also for seq2seq."""
+    import json
+    import re
+
+    record = json.loads((pretrained_run / "lingbridge_run.json").read_text())
+    proc = run_cli(["lingbridge", "plan", "pretrain", "--config", config("pretrain")], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    planned = float(re.search(r"parameters:\s+([\d.]+)M", proc.stdout).group(1))
+    # within 10%: the tokenizer is trained in the run and may come out a little under vocab_size
+    # (counting the tied embeddings twice gave +50%)
+    assert abs(planned * 1e6 / record["parameters"]["total"] - 1) < 0.1, (planned, record["parameters"])
+    proc = run_cli(["lingbridge", "plan", "finetune_translation", "--config", config("finetune_translation")], cwd=tmp_path)
+    assert proc.returncode == 0 and "unavailable" not in proc.stdout, proc.stdout[-2000:]
+    assert re.search(r"parameters:\s+1\.\d\dM", proc.stdout), proc.stdout  # the tiny seq2seq: ~1.4M
+
+
 def test_plan_with_accelerate_config(pretrained_run, tmp_path):
     from conftest import ROOT
 

@@ -23,7 +23,14 @@ def _count_params(model_args, tokenizer, task: str, num_labels: int = 2):
 
     from .models import build_config
 
-    if model_args.config_name and not model_args.model_name_or_path:
+    if task == "translation" and model_args.config_name == "tiny" and not model_args.model_name_or_path:
+        from transformers import M2M100Config
+
+        from .tasks.translation import TINY_SEQ2SEQ
+
+        # the recipe's built-in seq2seq model; its tokenizer is trained in the run, vocab_size bounds it
+        config = M2M100Config(**TINY_SEQ2SEQ, vocab_size=len(tokenizer) if tokenizer else model_args.vocab_size)
+    elif model_args.config_name and not model_args.model_name_or_path:
         config = build_config(model_args, tokenizer)
     else:
         config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
@@ -32,6 +39,7 @@ def _count_params(model_args, tokenizer, task: str, num_labels: int = 2):
     auto = getattr(transformers, AUTO_CLASSES.get(task, "AutoModel"))
     with init_empty_weights():
         model = auto.from_config(config)
+    model.tie_weights()  # on the meta device from_config leaves tied embeddings untied: they were counted twice
     return model, config
 
 
@@ -39,7 +47,7 @@ def _activation_bytes(config, batch: int, seq: int, half: bool) -> int:
     """Korthikanti et al. (2022): s·b·h·(34 + 5·a·s/h) bytes per layer with 16-bit activations."""
     h = config.hidden_size
     a = config.num_attention_heads
-    layers = config.num_hidden_layers
+    layers = config.num_hidden_layers + (getattr(config, "decoder_layers", 0) if config.is_encoder_decoder else 0)
     per_layer = seq * batch * h * (34 + 5 * a * seq / h)
     return int(per_layer * layers * (1 if half else 2))
 
