@@ -68,7 +68,7 @@ def test_lora_on_encoder_and_decoder_attention(scratch_run, tmp_path):
                                "--max_steps", "6", "--directions", "en-de", "de-en", *FAST])
     record = json.loads((out / "lingbridge_run.json").read_text())
     lora = record["lora"]
-    assert lora["target_modules"] == ["q_proj", "v_proj"]  # chosen from the architecture (peft's table lacks marian)
+    assert lora["target_modules"] == ["q_proj", "v_proj"]  # chosen from the architecture (peft's table lacks m2m_100)
     assert lora["trainable_params"] < lora["total_params"] / 10
     assert record["init"] == str(scratch_run)
     new, old = load_file(str(out / "model.safetensors")), load_file(str(scratch_run / "model.safetensors"))
