@@ -108,7 +108,7 @@ def main(argv=None, callbacks=None):
     from lingbridge.tasks.classification import (cast_labels, classification_metrics, compute_metrics,
                                                  plot_confusion_matrix, plot_language_bars, tokenize_splits)
     from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
-                                     prepare_run, setup_logging, start_run, use_mean_loss)
+                                     prepare_run, setup_logging, start_run, skip_unit_loss_division, use_mean_loss)
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
@@ -202,6 +202,7 @@ def main(argv=None, callbacks=None):
     trainer = Trainer(model=use_mean_loss(model), args=training_args, train_dataset=enc["train"], eval_dataset=enc["dev"],
                       data_collator=collator, processing_class=tokenizer, compute_metrics=compute_metrics,
                       callbacks=[ranks, *(callbacks or [])])
+    skip_unit_loss_division(trainer)
     result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
     dev_metrics = trainer.evaluate()
 

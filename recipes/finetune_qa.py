@@ -110,7 +110,7 @@ def main(argv=None):
     from lingbridge.tasks.qa import (best_null_threshold, load_qa_splits, offsets_array, postprocess_qa_predictions,
                                      prepare_eval_features, prepare_train_features, qa_metrics, score_rows)
     from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
-                                     prepare_run, setup_logging, start_run, use_mean_loss)
+                                     prepare_run, setup_logging, start_run, skip_unit_loss_division, use_mean_loss)
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built: the QA head is initialised randomly
@@ -207,6 +207,7 @@ def main(argv=None):
     trainer = Trainer(model=use_mean_loss(model), args=training_args, train_dataset=train_feats,
                       eval_dataset=dev_feats if len(dev_feats) else None, data_collator=collator,
                       processing_class=tokenizer, callbacks=[ranks])
+    skip_unit_loss_division(trainer)
     result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
     dev_metrics = trainer.evaluate() if len(dev_feats) else {}
 

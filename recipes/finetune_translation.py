@@ -99,7 +99,7 @@ def main(argv=None):
                                               parse_directions, seq2seq_collator, tiny_seq2seq_config,
                                               tokenize_direction, warm_start_from_encoder, write_translations)
     from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
-                                     prepare_run, setup_logging, start_run, use_mean_loss)
+                                     prepare_run, setup_logging, start_run, skip_unit_loss_division, use_mean_loss)
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built
@@ -185,6 +185,7 @@ def main(argv=None):
     trainer = Seq2SeqTrainer(model=use_mean_loss(model), args=training_args, train_dataset=train_set,
                              eval_dataset=dev_set if len(dev_set) else None, data_collator=collator,
                              processing_class=tokenizer, callbacks=[ranks])
+    skip_unit_loss_division(trainer)
     result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
     dev_metrics = trainer.evaluate() if len(dev_set) else {}
 

@@ -102,7 +102,7 @@ def main(argv=None):
     from lingbridge.runs import config_dict
     from lingbridge.tokenization import fertility, language_tag, train_unigram_tokenizer
     from lingbridge.training import (RankParticipation, finish_run, logger, loss_summary, plot_loss_curves,
-                                     prepare_run, setup_logging, start_run, use_mean_loss)
+                                     prepare_run, setup_logging, start_run, skip_unit_loss_division, use_mean_loss)
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
@@ -207,6 +207,7 @@ def main(argv=None):
     trainer = Trainer(model=use_mean_loss(model), args=training_args, train_dataset=train_ds,
                       eval_dataset=concatenate_datasets(list(evals.values())), data_collator=collator,
                       processing_class=tokenizer, callbacks=[ranks])
+    skip_unit_loss_division(trainer)
     result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
 
     # ---- evaluate per language (fixed masking seed so runs compare) ------------------------------
