@@ -101,15 +101,18 @@ class RankParticipation(TrainerCallback):
         self.steps += 1
 
     def on_train_end(self, args, state, control, **kwargs):
-        import torch.distributed as dist
+        self.per_rank = gather_from_ranks({"rank": args.process_index, "steps": self.steps})
 
-        me = {"rank": args.process_index, "steps": self.steps}
-        if dist.is_available() and dist.is_initialized():
-            gathered = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, me)
-            self.per_rank = gathered
-        else:
-            self.per_rank = [me]
+
+def gather_from_ranks(item: dict) -> list[dict]:
+    """`item` from every process, in rank order (a collective call under DDP; `[item]` otherwise)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [item]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, item)
+    return gathered
 
 
 def loss_summary(log_history: list[dict]) -> dict:

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from ..training import logger
+from ..training import gather_from_ranks, logger
 
 
 class DeviceBatches:
@@ -55,14 +55,7 @@ class DeviceBatches:
 
     def participation(self) -> list[dict]:
         """`[{"rank", "steps"}]` for every process (a collective call): the record shows each rank trained."""
-        import torch.distributed as dist
-
-        me = {"rank": self.rank, "steps": self.served}
-        if self.world == 1 or not (dist.is_available() and dist.is_initialized()):
-            return [me]
-        gathered = [None] * self.world
-        dist.all_gather_object(gathered, me)
-        return gathered
+        return gather_from_ranks({"rank": self.rank, "steps": self.served})
 
 
 def make_accelerator(training_args):
