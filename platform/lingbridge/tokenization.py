@@ -20,7 +20,8 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
     """Train a Unigram tokenizer (SentencePiece-style: NFKC, Metaspace) and wrap it for transformers.
 
     Args:
-        texts: training sentences, already sampled across languages (see `sample_by_language`).
+        texts: training sentences, already sampled across languages: a list, or an iterator read once
+            (`lingbridge.data.streaming.sampled_texts` over a language-sampled stream, with a row budget).
         vocab_size: size of the vocabulary, special tokens included.
         languages: one `<lang_xx>` special token is added per language.
         model_max_length: longest sequence the model accepts (set explicitly: it defaults to a huge number).
@@ -44,15 +45,23 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
         max_piece_length=16,
         show_progress=show_progress,
     )
-    texts = list(texts)
+    chars: set[str] = set()
+
+    def read():
+        # One pass over `texts` (a list or a stream): the distinct characters are kept only to
+        # explain a too-small vocabulary; no copy of the corpus is held.
+        for text in texts:
+            chars.update(text)
+            yield text
+
     try:
-        tok.train_from_iterator(texts, trainer=trainer)
+        tok.train_from_iterator(read(), trainer=trainer)
     except Exception as err:
         if "not large enough" not in str(err):
             raise
         from .errors import UserError
 
-        chars = len({ch for t in texts for ch in t})
+        chars = len(chars)
         raise UserError(f"vocab_size {vocab_size} cannot hold the corpus's {chars} distinct characters plus pieces; "
                         f"raise vocab_size (e.g. to {max(2 * chars, vocab_size * 2)})") from None
     tok.add_special_tokens([MASK_TOKEN])
@@ -69,6 +78,42 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
         additional_special_tokens=tags,
         model_max_length=model_max_length,
     )
+
+
+def load_or_train_tokenizer(model_args, texts, languages: list[str] = (), max_length: int = 512,
+                            share_dir=None, show_progress: bool = False):
+    """The tokenizer a recipe uses: `tokenizer_name` or the checkpoint's, else a Unigram trained on `texts`.
+
+    Args:
+        model_args: `ModelArguments` (`tokenizer_name`, `model_name_or_path`, `vocab_size`, `trust_remote_code`).
+        texts: training texts, or a function returning them (called only when a tokenizer is trained).
+        languages: one `<lang_xx>` tag each in a trained tokenizer.
+        max_length: `model_max_length` of a trained tokenizer.
+        share_dir: train on the main process only, save there, and load it on the other ranks
+            (default: every rank trains the same tokenizer from the same texts).
+
+    Returns:
+        (tokenizer, source): `source` is the folder or Hub id it came from, None when trained.
+    """
+    source = model_args.tokenizer_name or model_args.model_name_or_path
+    if source:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=model_args.trust_remote_code), source
+    if share_dir is None:
+        texts = texts() if callable(texts) else texts
+        return train_unigram_tokenizer(texts, model_args.vocab_size, languages, max_length, show_progress), None
+    from accelerate import PartialState
+    from transformers import AutoTokenizer
+
+    state = PartialState()
+    with state.main_process_first():
+        if not state.is_main_process:
+            return AutoTokenizer.from_pretrained(share_dir), None
+        texts = texts() if callable(texts) else texts
+        tokenizer = train_unigram_tokenizer(texts, model_args.vocab_size, languages, max_length, show_progress)
+        tokenizer.save_pretrained(share_dir)
+    return tokenizer, None
 
 
 def fertility(tokenizer, texts_by_lang: dict[str, list[str]]) -> dict[str, dict[str, float]]:
