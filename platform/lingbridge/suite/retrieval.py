@@ -1,0 +1,92 @@
+"""Sentence retrieval (Tatoeba): accuracy@1 of finding each sentence's translation by cosine similarity
+of mean-pooled token embeddings, with no training. A fast measure of how well an encoder aligns languages.
+
+XTREME's protocol (google-research/xtreme, `third_party/evaluate_retrieval.py` and `scripts/run_tatoeba.sh`):
+mean over every token the attention mask keeps (special tokens included) of ONE hidden layer, the 8th of a
+12-layer model and the 14th of a 24-layer one (their `--specific_layer 7` / `13` index the layers after the
+embeddings); each non-English sentence queries the English side; a hit is its own translation ranked first.
+
+Reusable beyond the suite: pretraining reports it at the end of a run with
+`retrieval_accuracy_table(model, tokenizer, tatoeba_pairs(data_dir, languages, 200)[0])`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def xtreme_layer(num_layers: int) -> int:
+    """Index into `hidden_states` (0 = embeddings) of the layer XTREME pools: 8 of 12, 14 of 24, the last if shallower."""
+    return min(num_layers, num_layers // 2 + 2)
+
+
+def sentence_embeddings(model, tokenizer, texts: list[str], layer: int | str = "xtreme", batch_size: int = 64,
+                        max_length: int = 128):
+    """Mean-pooled hidden states of one layer, one row per text (float32 numpy).
+
+    Args:
+        model: a transformers encoder (`AutoModel`), or an encoder-decoder (its encoder is used).
+        tokenizer: its tokenizer.
+        layer: index into `hidden_states` (0 = embeddings, -1 = last), or "xtreme" for `xtreme_layer`.
+        batch_size, max_length: batching and truncation (Tatoeba sentences are short).
+    """
+    import torch
+
+    encoder = model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else model
+    n_layers = model.config.num_hidden_layers if hasattr(model.config, "num_hidden_layers") else model.config.encoder_layers
+    index = xtreme_layer(n_layers) if layer == "xtreme" else int(layer)
+    device = next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    out = []
+    # shortest first: less padding per batch; the original order is restored below
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                            return_tensors="pt")
+            enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            hidden = encoder(**enc, output_hidden_states=True).hidden_states[index]
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            out.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float().cpu().numpy())
+    if was_training:
+        encoder.train()
+    emb = np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), dtype=np.float32)
+    restored = np.empty_like(emb)
+    restored[order] = emb
+    return restored
+
+
+def retrieval_hits(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """For aligned rows (query i's answer is candidate i): 1.0 where the nearest candidate by cosine is its own."""
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    c = candidates / np.maximum(np.linalg.norm(candidates, axis=1, keepdims=True), 1e-12)
+    best = (q @ c.T).argmax(axis=1)
+    return (best == np.arange(len(q))).astype(np.float64)
+
+
+def retrieval_accuracy_table(model, tokenizer, pairs: dict[str, tuple[list[str], list[str]]],
+                             layer: int | str = "xtreme", batch_size: int = 64, max_length: int = 128,
+                             return_hits: bool = False):
+    """Tatoeba accuracy@1 (in %) per language (xx → en), with the macro average over languages as `all`.
+
+    Args:
+        pairs: `{lang: (sentences in lang, their English translations)}`, line-aligned
+            (`lingbridge.suite.data.tatoeba_pairs`).
+        return_hits: also return `{lang: per-query 0/1 array}` (for bootstrap intervals).
+
+    Returns:
+        `{lang: {"accuracy", "n"}, "all": {"accuracy", "n"}}` (and the hits when asked).
+    """
+    table, hits = {}, {}
+    for lang, (xs, ens) in pairs.items():
+        h = retrieval_hits(sentence_embeddings(model, tokenizer, xs, layer, batch_size, max_length),
+                           sentence_embeddings(model, tokenizer, ens, layer, batch_size, max_length))
+        hits[lang] = h
+        table[lang] = {"accuracy": round(100 * float(h.mean()), 2) if len(h) else 0.0, "n": len(h)}
+    if table:
+        # XTREME averages languages, not sentences
+        table["all"] = {"accuracy": round(float(np.mean([r["accuracy"] for r in table.values()])), 2),
+                        "n": sum(r["n"] for r in table.values()), "average": "macro over languages"}
+    return (table, hits) if return_hits else table
