@@ -492,6 +492,11 @@ def build_pretraining_stream(text_streams: dict, tokenizer, block_size: int, *, 
     def prep(ds):
         return ds.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle_buffer else ds
 
+    # `interleave_datasets` reads its sources from threads, and a fast tokenizer's call switches
+    # truncation on or off on the shared Rust object: packing (no truncation) and TLM (truncation)
+    # must not share one, or a thread sees the other's setting (truncated lines, overlong pairs).
+    tlm_tokenizer = copy.deepcopy(tokenizer)
+
     encode = (lambda ds: pack_stream(ds, tokenizer, block_size)) if pack else (lambda ds: tokenize_lines(ds, tokenizer, block_size))
     mlm_streams = {lang: encode(prep(ds)) for lang, ds in text_streams.items()}
     if stopping_strategy == "repeat":
@@ -505,7 +510,7 @@ def build_pretraining_stream(text_streams: dict, tokenizer, block_size: int, *, 
            "tlm_ratio": tlm_ratio if pair_streams else 0.0, "shuffle_buffer": shuffle_buffer}
     tlm = None
     if pair_streams and tlm_ratio > 0:
-        encoded = {p: encode_pair_stream(prep(ds), tokenizer, block_size, language_tags) for p, ds in pair_streams.items()}
+        encoded = {p: encode_pair_stream(prep(ds), tlm_tokenizer, block_size, language_tags) for p, ds in pair_streams.items()}
         tlm, out["per_pair"] = interleave_languages(encoded, pair_sizes or {}, alpha, seed + 1, stopping_strategy)
     return mix_tlm(mlm, tlm, tlm_ratio, seed + 2), out
 
@@ -601,3 +606,26 @@ class ResumableStream(_torch_iterable()):
             return False
         self.load_state(json.loads(path.read_text()))
         return True
+
+
+def stream_state_callback(stream: ResumableStream):
+    """A `TrainerCallback` that saves the stream's position into every checkpoint Trainer writes.
+
+    Examples consumed at step s = s × gradient_accumulation_steps × per_device_train_batch_size ×
+    world_size: with an iterable dataset, accelerate's dispatcher has the main process read every
+    process's batch, so the position lives on rank 0 only. On resume, `stream.load(checkpoint)`
+    then `ignore_data_skip=True` continues at the next block without re-reading the stream; a
+    checkpoint killed before its `data_state.json` was written has none, and Trainer's own skipping
+    (which re-reads the stream up to the step) takes over.
+    """
+    from transformers import TrainerCallback
+
+    class StreamStateCallback(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                consumed = (state.global_step * args.gradient_accumulation_steps * args.per_device_train_batch_size
+                            * args.world_size)
+                stream.save(Path(args.output_dir) / f"checkpoint-{state.global_step}", consumed)
+            return control
+
+    return StreamStateCallback()
