@@ -17,22 +17,12 @@ from types import SimpleNamespace
 
 from lingbridge.errors import UserError
 from lingbridge.languages import LANGUAGE_NAMES
-from lingbridge.runs import RECORD_NAME
+from lingbridge.record import RECORD_NAME
+from lingbridge.tasks import task_of_record
 
 MAX_INPUT_CHARS = 2000  # longer inputs are refused with a message: the models read 128-512 tokens anyway
 FEEDBACK_FILE = "feedback.jsonl"  # training rows (text, label, lang) that `--train_file` reads back
 UNLABELLED_FILE = "feedback_unlabelled.jsonl"  # "wrong" flags without the right label, for review
-VISION_JOBS = ("train_cnn", "train_gan", "train_vae")
-# The metric shown in the model picker, by pipeline tag (the first one the run has).
-HEADLINE = {
-    "text-classification": ("accuracy", "f1"),
-    "fill-mask": ("perplexity",),
-    "translation": ("bleu", "chrf"),
-    "question-answering": ("f1", "exact_match"),
-}
-_PEFT_CLASSES = {"text-classification": "AutoPeftModelForSequenceClassification",
-                 "translation": "AutoPeftModelForSeq2SeqLM",
-                 "question-answering": "AutoPeftModelForQuestionAnswering"}
 
 
 @dataclass
@@ -44,14 +34,22 @@ class Run:
     record: dict
 
     @property
+    def registry_task(self):
+        return task_of_record(self.record)
+
+    @property
     def task(self) -> str:
-        if self.record.get("job") in VISION_JOBS:
-            return "vision"
+        """The app's tab for this run: its pipeline tag, or `vision` for every image model (one Images tab)."""
+        task = self.registry_task
+        if task is not None:
+            return "vision" if task.modality == "image" else task.pipeline_tag
         return self.record.get("pipeline_tag") or self.record.get("task") or "unknown"
 
     def headline(self) -> str:
+        """The model picker's metric: the task's headline metrics first (the first one the run has)."""
         row = (self.record.get("metrics", {}).get("per_language") or {}).get("all") or {}
-        for metric in HEADLINE.get(self.task, ()) + ("accuracy", "f1", "fid"):
+        task = self.registry_task
+        for metric in (task.headline_metrics if task else ()) + ("accuracy", "f1", "fid"):
             if isinstance(row.get(metric), (int, float)):
                 return f"{metric} {row[metric]:.3f} (n={row.get('n', '?')})"
         return "no evaluation"
@@ -116,7 +114,7 @@ class Registry:
                             "offline, only cached repositories load") from None
 
     def _add(self, folder: Path, name: str) -> Run:
-        from lingbridge.runs import read_record
+        from lingbridge.record import read_record
 
         run = Run(name, folder.resolve(), read_record(folder))
         self.runs[name] = run
@@ -193,13 +191,13 @@ def build_pipeline(run: Run):
     merged on load."""
     from transformers import AutoTokenizer, pipeline
 
-    task, path = run.task, str(run.path)
+    task, path, spec = run.task, str(run.path), run.registry_task
     if task == "vision":
         from lingbridge import vision
 
         return vision.load_vision_run(path)
-    auto = {"translation": "AutoModelForSeq2SeqLM", "question-answering": "AutoModelForQuestionAnswering"}
-    if task not in ("text-classification", "fill-mask", *auto):
+    with_pipeline = ("text-classification", "fill-mask")  # transformers v5 removed the translation and QA pipelines
+    if spec is None or task not in (*with_pipeline, "translation", "question-answering"):
         raise UserError(f"run '{run.name}' has task '{task}', which the app cannot serve")
     tokenizer = AutoTokenizer.from_pretrained(path)
     if (run.path / "adapter_model.safetensors").is_file() and not (run.path / "model.safetensors").is_file():
@@ -210,15 +208,15 @@ def build_pipeline(run: Run):
         if task == "text-classification":
             labels = AutoConfig.from_pretrained(path).id2label
             kwargs = {"num_labels": len(labels), "id2label": labels}
-        model = getattr(peft, _PEFT_CLASSES.get(task, "AutoPeftModel")).from_pretrained(path, **kwargs).merge_and_unload()
-    elif task in auto:
+        model = getattr(peft, spec.peft_class or "AutoPeftModel").from_pretrained(path, **kwargs).merge_and_unload()
+    elif task not in with_pipeline:
         import transformers
 
-        model = getattr(transformers, auto[task]).from_pretrained(path)
+        model = getattr(transformers, spec.auto_class).from_pretrained(path)
     else:
         return pipeline(task, model=path, tokenizer=tokenizer)
     model.eval()
-    if task in auto:
+    if task not in with_pipeline:
         return SimpleNamespace(model=model, tokenizer=tokenizer)
     return pipeline(task, model=model, tokenizer=tokenizer)
 
@@ -311,31 +309,37 @@ def directions(run: Run) -> tuple[list[str], list[str]]:
 def answer(registry: Registry, run_name: str, context: str, question: str) -> tuple[list, str]:
     """The answer span highlighted in the context ([(text, label or None), ...]) and the answer.
 
-    The best span (start + end logit, end after start, at most 30 tokens) inside the context.
+    The QA task's own windows and post-processing, as in evaluation: a long context is split into
+    overlapping windows, the best span over all of them wins, and a SQuAD v2.0 run may answer nothing.
     """
+    import numpy as np
     import torch
+
+    from lingbridge.tasks.qa import postprocess_qa_predictions, prepare_eval_features
 
     run = registry.get(run_name, "question-answering")
     context = registry.check_input(context, "context")
     question = registry.check_input(question, "question")
     served = registry.pipeline(run)
-    enc = served.tokenizer(question, context, truncation="only_second", max_length=384,
-                           return_offsets_mapping=True, return_tensors="pt")
-    offsets = enc.pop("offset_mapping")[0]
-    in_context = torch.tensor([s == 1 for s in enc.sequence_ids(0)])
+    cfg = run.record.get("config") or {}
+    max_len = min(int(cfg.get("max_seq_length") or 384), served.tokenizer.model_max_length)
+    stride = min(int(cfg.get("doc_stride") or 128), max_len // 2)
+    feats = prepare_eval_features({"question": [question], "context": [context]}, [0], served.tokenizer, max_len, stride)
+    enc = served.tokenizer.pad({k: v for k, v in feats.items() if k not in ("offset_mapping", "example_index")},
+                               return_tensors="pt")
     with torch.no_grad():
         out = served.model(**enc)
-    start, end = out.start_logits[0], out.end_logits[0]
-    scores = start[:, None] + end[None, :]
-    allowed = in_context[:, None] & in_context[None, :]
-    allowed &= torch.ones_like(allowed).triu() & ~torch.ones_like(allowed).triu(30)
-    scores = scores.masked_fill(~allowed, float("-inf"))
-    best = int(scores.argmax())
-    i, j = divmod(best, scores.shape[1])
-    a, b = int(offsets[i][0]), int(offsets[j][1])
-    prob = float(torch.softmax(scores.flatten(), 0)[best])
+    v2 = run.record.get("squad_version") == "v2.0"
+    threshold = (run.record.get("null_score_diff_threshold") or {}).get("used", 0.0)
+    pred = postprocess_qa_predictions([context], np.zeros(len(feats["input_ids"]), dtype=int), feats["offset_mapping"],
+                                      out.start_logits.numpy(), out.end_logits.numpy(),
+                                      max_answer_length=int(cfg.get("max_answer_length") or 30),
+                                      version_2_with_negative=v2, null_score_diff_threshold=threshold)[0]
+    if not pred["text"]:
+        return [(context, None)], "no answer in the context (the model abstains)"
+    a, b = pred["start"], pred["start"] + len(pred["text"])
     spans = [(context[:a], None), (context[a:b], "answer"), (context[b:], None)]
-    return [s for s in spans if s[0]], f"{context[a:b]} (p={prob:.2f})"
+    return [s for s in spans if s[0]], f"{pred['text']} (score {pred['score']:.2f})"
 
 
 def compare(registry: Registry, run_a: str, run_b: str, text: str):

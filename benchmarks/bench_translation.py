@@ -37,7 +37,8 @@ def make_checkpoint(folder: Path) -> None:
     from transformers import AutoModelForSeq2SeqLM, set_seed
 
     from lingbridge.data.parallel import load_parallel
-    from lingbridge.tasks.translation import orient, tiny_seq2seq_config
+    from lingbridge.models import tiny_seq2seq_config
+    from lingbridge.tasks.translation import orient
     from lingbridge.tokenization import train_unigram_tokenizer
 
     dsd, _ = load_parallel("sample:parallel", keep_test=True)

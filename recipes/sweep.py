@@ -54,11 +54,12 @@ def main(argv=None):
     import optuna
 
     from lingbridge.evaluation import format_table
-    from lingbridge.runs import read_record
+    from lingbridge.record import read_record
     from lingbridge.sweep import (copy_best_model, finished, keep_best_weights, objective_value, open_study,
                                   param_importances, plot_sweep, pruning_callback, trial_values,
                                   recover_interrupted, suggest, to_argv, trials_table, write_best_config)
-    from lingbridge.training import finish_run, logger, prepare_run, setup_logging, start_run
+    from lingbridge.training import logger, setup_logging
+    from lingbridge.runs import finish_run, prepare_run, start_run
 
     setup_logging(types.SimpleNamespace(should_log=True))  # one process
     recipe = _recipe()

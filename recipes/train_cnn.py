@@ -50,9 +50,10 @@ def parse(argv=None):
 def main(argv=None):
     data_args, args, run_args, training_args, config_path = parse(argv)
 
-    from lingbridge.runs import config_dict
+    from lingbridge.record import config_dict
     from lingbridge.tasks.classification import plot_confusion_matrix
-    from lingbridge.training import finish_run, logger, prepare_run, setup_logging, start_run
+    from lingbridge.training import logger, setup_logging
+    from lingbridge.runs import finish_run, prepare_run, start_run
     from lingbridge.vision.data import ink_fill, load_images
     from lingbridge.vision.metrics import per_class_report
     from lingbridge.vision.models import SmallCNN, cnn_flat_size, save_models

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver) \
     || echo "chromium not installed: the browser tests will skip"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
-python -m pytest -q "$@"
+python -m pytest -q -m "" "$@"  # -m "": the slow tests too (a plain `pytest` skips them)

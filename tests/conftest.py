@@ -55,3 +55,25 @@ def minilm_path() -> Path:
     path = Path(mod.__file__).parent / "model"
     assert (path / "model.safetensors").is_file()
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(pretrained_run, tmp_path_factory) -> Path:
+    """A tiny random seq2seq model (the built-in M2M100 architecture, narrower) with the pretrain run's
+    tokenizer, saved as a model folder; it always generates a few tokens."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from lingbridge.models import tiny_seq2seq_config
+
+    tok = AutoTokenizer.from_pretrained(pretrained_run)
+    config = tiny_seq2seq_config(tok, d_model=32, encoder_ffn_dim=64, decoder_ffn_dim=64, encoder_attention_heads=2,
+                                 decoder_attention_heads=2, encoder_layers=1, decoder_layers=1)
+    torch.manual_seed(0)
+    model = AutoModelForSeq2SeqLM.from_config(config)
+    model.generation_config.min_new_tokens = 3  # random weights: never an empty translation
+    model.generation_config.max_new_tokens = 8
+    folder = tmp_path_factory.mktemp("seq2seq") / "model"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

@@ -16,7 +16,7 @@ from lingbridge.app import backend  # noqa: E402
 from lingbridge.errors import UserError  # noqa: E402
 from lingbridge.app.app import build_demo  # noqa: E402
 from lingbridge.recipes import finetune_classification  # noqa: E402
-from lingbridge.runs import read_record, write_record  # noqa: E402
+from lingbridge.record import read_record, write_record  # noqa: E402
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -33,14 +33,14 @@ def _fake_run(folder, record: dict):
 
 
 @pytest.fixture(scope="module")
-def runs_root(pretrained_run, tmp_path_factory):
+def runs_root(pretrained_run, tiny_seq2seq, tmp_path_factory):
     root = tmp_path_factory.mktemp("app_runs")
     finetune_classification.main([
-        "--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run), "--output_dir",
+        "--config", config("finetune_classification", "sentiment_tiny"), "--model_name_or_path", str(pretrained_run), "--output_dir",
         str(root / "sentiment"), "--max_steps", "10", "--eval_strategy", "no", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--disable_tqdm", "true"])
     shutil.copytree(pretrained_run, root / "pretrain")
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, MarianConfig, MarianMTModel
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(pretrained_run)
     (root / "qa").mkdir()
@@ -48,13 +48,7 @@ def runs_root(pretrained_run, tmp_path_factory):
     tok.save_pretrained(root / "qa")
     _fake_run(root / "qa", {"job": "finetune_qa", "pipeline_tag": "question-answering",
                             "metrics": {"per_language": {"all": {"f1": 0.25, "exact_match": 0.1, "n": 8}}}})
-    (root / "mt").mkdir()
-    cfg = MarianConfig(vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-                       decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
-                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                       decoder_start_token_id=tok.pad_token_id)
-    MarianMTModel(cfg).save_pretrained(root / "mt")
-    tok.save_pretrained(root / "mt")
+    shutil.copytree(tiny_seq2seq, root / "mt")
     _fake_run(root / "mt", {"job": "finetune_translation", "pipeline_tag": "translation",
                             "metrics": {"per_language": {"en-de": {"bleu": 1.0, "chrf": 10.0, "n": 4},
                                                          "all": {"bleu": 1.0, "chrf": 10.0, "n": 4}}}})
@@ -101,11 +95,19 @@ def test_classify_explain_compare(served):
 
 
 def test_fill_mask_translate_answer(served):
-    _, client, _ = served
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    registry, client, _ = served
     top = client.predict("pretrain", "Paris is the <mask> of France.", api_name="/fill_mask")
     assert len(top["confidences"]) == 5
     text = client.predict("mt", "Good morning", "en", "de", api_name="/translate")
-    assert isinstance(text, str)
+    # the app tells the model the direction (this family: the target's <lang_de> tag first) and decodes greedily
+    folder = registry.runs["mt"].path
+    tok, model = AutoTokenizer.from_pretrained(folder), AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    with torch.no_grad():
+        ids = model.generate(**tok("<lang_de> Good morning", return_tensors="pt"), num_beams=1, max_new_tokens=128)
+    assert text and text == tok.decode(ids[0], skip_special_tokens=True).strip()
     context = "The museum is in the old town near the river."
     spans, answer = client.predict("qa", context, "Where is the museum?", api_name="/answer")
     assert "".join(s["token"] for s in spans) == context

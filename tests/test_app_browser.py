@@ -28,7 +28,7 @@ def app_url(pretrained_run, tmp_path_factory):
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium chromium-driver)")
     root = tmp_path_factory.mktemp("browser_runs")
     finetune_classification.main([
-        "--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run), "--output_dir",
+        "--config", config("finetune_classification", "sentiment_tiny"), "--model_name_or_path", str(pretrained_run), "--output_dir",
         str(root / "sentiment"), "--max_steps", "4", "--eval_strategy", "no", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--disable_tqdm", "true"])
     demo = build_demo(backend.Registry([root]))

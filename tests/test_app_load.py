@@ -29,7 +29,7 @@ TEXTS = ["The soup was cold and the waiter was rude.", "Das Hotel war wunderbar.
 def test_load_200_requests_20_clients(pretrained_run, tmp_path):
     root = tmp_path / "runs"
     finetune_classification.main([
-        "--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run), "--output_dir",
+        "--config", config("finetune_classification", "sentiment_tiny"), "--model_name_or_path", str(pretrained_run), "--output_dir",
         str(root / "sentiment"), "--max_steps", "4", "--eval_strategy", "no", "--save_strategy", "no",
         "--load_best_model_at_end", "false", "--disable_tqdm", "true"])
     registry = backend.Registry([root])

@@ -6,9 +6,10 @@ import random
 import pytest
 
 from conftest import config
-from lingbridge.data.augment import AugmentationArguments, augment_train, back_translate, noise_text
+from lingbridge.data.augment import AugmentationArguments, augment_train, noise_text
 from lingbridge.errors import UserError
 from lingbridge.recipes import finetune_classification
+from lingbridge.tasks.translation import back_translate
 
 EN = "the soup was cold and the waiter was rude to every guest at our table"
 ZH = "汤是冷的，服务员对我们桌上的每位客人都很粗鲁。"
@@ -94,7 +95,7 @@ def tiny_mt(tmp_path_factory):
 
 
 def test_back_translation_goes_to_the_pivot_and_back(tiny_mt, monkeypatch):
-    import lingbridge.data.augment as augment
+    import lingbridge.tasks.translation as augment
 
     calls = []
     real = augment.translate
@@ -115,7 +116,7 @@ def test_back_translation_goes_to_the_pivot_and_back(tiny_mt, monkeypatch):
 def test_recipe_augments_the_training_split_only(tiny_mt, tmp_path):
     out = tmp_path / "aug"
     finetune_classification.main([
-        "--config", config("finetune_sentiment"), "--output_dir", str(out), "--max_steps", "2",
+        "--config", config("finetune_classification", "sentiment_tiny"), "--output_dir", str(out), "--max_steps", "2",
         "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
         "--config_overrides", "num_hidden_layers=1,hidden_size=64", "--max_seq_length", "64",
         "--augment", "swap,backtranslation", "--augment_rate", "0.2",
@@ -137,7 +138,7 @@ def test_recipe_augments_the_training_split_only(tiny_mt, tmp_path):
 def test_back_translation_through_a_pivot_groups_rows_by_language(tiny_mt):
     args = AugmentationArguments(augment="backtranslation", backtranslation_model=str(tiny_mt[0]),
                                  backtranslation_pivot="en", backtranslation_max_length=8)
-    train, info = augment_train(_train(), args, seed=0)
+    train, info = augment_train(_train(), args, seed=0, back_translate=back_translate)
     assert info["added"] == {"backtranslation": 1}  # rows already in the pivot language are skipped
     new = train.to_list()[-1]
     assert new["lang"] == "zh" and new["label"] == 2 and info["examples"][0]["original"] == ZH

@@ -75,5 +75,7 @@ def test_existing_run_directory_is_never_overwritten(existing_run):
 def test_cli_errors_are_one_line():
     proc = run_cli(["lingbridge", "plan", "pretrian"])
     assert proc.returncode == 2 and proc.stderr.strip().startswith(
-        "error: unknown recipe 'pretrian' (did you mean 'pretrain'?); recipes: pretrain, finetune_classification")
+        "error: unknown recipe 'pretrian' (did you mean 'pretrain'?); recipes: ")
+    assert {"pretrain", "finetune_classification", "finetune_qa", "finetune_translation"} <= set(
+        proc.stderr.strip().split("recipes: ")[1].split(", "))
     assert len(proc.stderr.strip().splitlines()) == 1

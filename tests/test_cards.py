@@ -11,13 +11,13 @@ from huggingface_hub import ModelCard
 from conftest import config
 from lingbridge.cards import render_card, validate_card
 from lingbridge.recipes import finetune_classification
-from lingbridge.runs import read_record
+from lingbridge.record import read_record
 
 
 @pytest.fixture(scope="module")
 def finetuned(pretrained_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("cards")
-    common = ["--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run), "--max_steps", "4",
+    common = ["--config", config("finetune_classification", "sentiment_tiny"), "--model_name_or_path", str(pretrained_run), "--max_steps", "4",
               "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true"]
     finetune_classification.main([*common, "--output_dir", str(root / "merged")])
     finetune_classification.main([*common, "--output_dir", str(root / "adapter"), "--merge_lora", "false"])
@@ -96,27 +96,37 @@ def test_validate_card_finds_problems(pretrained_run):
 
 
 @pytest.mark.parametrize("task", ["question-answering", "translation"])
-def test_qa_and_translation_snippets_run(pretrained_run, tmp_path, task):
-    """transformers v5 has no QA or translation pipeline: the cards' snippets must still run."""
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, MarianConfig, MarianMTModel
+def test_qa_and_translation_snippets_run(pretrained_run, tiny_seq2seq, tmp_path, task):
+    """transformers v5 has no QA or translation pipeline: the cards' snippets must still run, and print
+    what the saved model predicts for the card's example."""
+    import shutil
 
-    from lingbridge.runs import write_record
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from lingbridge.record import write_record
 
     tok = AutoTokenizer.from_pretrained(pretrained_run)
     if task == "translation":
-        model = MarianMTModel(MarianConfig(
-            vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
-            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id))
+        shutil.copytree(tiny_seq2seq, tmp_path, dirs_exist_ok=True)
+        model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
         example, table = "Good morning.", {"en-de": {"bleu": 3.0, "chrf": 20.0, "n": 4}, "all": {"bleu": 3.0, "n": 4}}
+        with torch.no_grad():
+            ids = model.generate(**tok(example, return_tensors="pt"), max_new_tokens=64)
+        expected = tok.decode(ids[0], skip_special_tokens=True)
     else:
-        model = AutoModelForQuestionAnswering.from_pretrained(pretrained_run)
+        model = AutoModelForQuestionAnswering.from_pretrained(pretrained_run).eval()
+        model.save_pretrained(tmp_path)
+        tok.save_pretrained(tmp_path)
         example = {"question": "Where is the museum?", "context": "The museum is in the old town."}
         table = {"en": {"exact_match": 0.1, "f1": 0.2, "n": 5}, "all": {"exact_match": 0.1, "f1": 0.2, "n": 5}}
-    model.save_pretrained(tmp_path)
-    tok.save_pretrained(tmp_path)
+        enc = tok(example["question"], example["context"], truncation="only_second", return_tensors="pt")
+        with torch.no_grad():
+            out = model(**enc)
+        start, end = int(out.start_logits[0].argmax()), int(out.end_logits[0].argmax())
+        expected = tok.decode(enc["input_ids"][0][start:end + 1])
     write_record(tmp_path, {"job": f"finetune_{task}", "pipeline_tag": task, "languages": ["en", "de"],
                             "example_input": example, "metrics": {"per_language": table}})
     card = render_card(tmp_path)
     assert validate_card(card) == [] and card.data.pipeline_tag == task
-    assert _run_snippet(_snippet(card)) is not None
+    assert _run_snippet(_snippet(card)) == expected + "\n"

@@ -51,7 +51,7 @@ def test_plan_with_accelerate_config(pretrained_run, tmp_path):
     from conftest import ROOT
 
     proc = run_cli(["lingbridge", "plan", "finetune_classification", "--accelerate_config",
-                    str(ROOT / "recipes/accelerate/cpu_ddp.yaml"), "--config", config("finetune_sentiment"),
+                    str(ROOT / "recipes/accelerate/cpu_ddp.yaml"), "--config", config("finetune_classification", "sentiment_tiny"),
                     "--model_name_or_path", str(pretrained_run)], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "× 2 process(es)" in proc.stdout and "measured with the tokenizer" in proc.stdout

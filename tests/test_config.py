@@ -9,13 +9,15 @@ from lingbridge.config import parse_config
 from lingbridge.errors import UserError
 from lingbridge.recipes import finetune_classification, pretrain
 
-ALIASES = {"finetune_sentiment": "finetune_classification"}  # config folders that are configs of another recipe
 
 
 def _recipe_for(folder: str):
+    """Each config folder is named after its recipe: recipes/configs/<recipe>/<name>.yaml."""
     import importlib
 
-    return importlib.import_module(f"lingbridge.recipes.{ALIASES.get(folder, folder)}")
+    return importlib.import_module(f"lingbridge.recipes.{folder}")
+
+
 SHIPPED = sorted((ROOT / "recipes" / "configs").glob("*/*.yaml"))
 
 
@@ -37,7 +39,7 @@ def test_every_shipped_yaml_resolves(path: Path):
 
 
 def test_command_line_overrides_yaml():
-    *cfgs, _ = finetune_classification.parse(["--config", str(ROOT / "recipes/configs/finetune_sentiment/tiny.yaml"),
+    *cfgs, _ = finetune_classification.parse(["--config", str(ROOT / "recipes/configs/finetune_classification/sentiment_tiny.yaml"),
                                               "--learning_rate", "3e-4", "--lora_r", "4", "--train_languages", "en"])
     training_args = cfgs[-1]
     assert training_args.learning_rate == 3e-4

@@ -9,7 +9,7 @@ import pytest
 from lingbridge.config import CleaningArguments, DataArguments
 from lingbridge.data import clean_splits, load_sample, load_splits, language_sampling_probs, sample_by_language
 from lingbridge.data.clean import normalize_text
-from lingbridge.data.sample import sample_languages
+from lingbridge.data.bundled import sample_languages
 from lingbridge.errors import UserError
 from lingbridge.tasks.classification import cast_labels
 

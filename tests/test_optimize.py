@@ -7,7 +7,7 @@ import pytest
 
 from conftest import config, run_cli
 from lingbridge.optimize import load_optimized
-from lingbridge.optimize.run import main as optimize
+from lingbridge.recipes.optimize import main as optimize
 
 FAST = ["--latency_runs", "2", "--latency_batch_sizes", "1", "4", "--disable_tqdm", "true", "--report_to", "none",
         "--save_strategy", "no", "--logging_steps", "2"]

@@ -16,7 +16,7 @@ TOKEN = "hf_lingbridgeTestSecret0123456789"
 
 
 def _finetune(pretrained_run, out: Path, *extra):
-    finetune_classification.main(["--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run),
+    finetune_classification.main(["--config", config("finetune_classification", "sentiment_tiny"), "--model_name_or_path", str(pretrained_run),
                                   "--output_dir", str(out), "--max_steps", "4", "--eval_strategy", "no",
                                   "--save_strategy", "no", "--load_best_model_at_end", "false", "--disable_tqdm", "true",
                                   *extra])

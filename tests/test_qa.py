@@ -31,9 +31,9 @@ def test_bundled_sample_shape():
 
 def test_quickstart_step_learns_and_reports_per_language(pretrained_run, tmp_path):
     """The tiny config from a pretrained run, as `lingbridge quickstart --tasks qa` runs it."""
-    from lingbridge.tasks.qa import quickstart_step
+    from lingbridge.quickstart import run_task_step
 
-    text = quickstart_step(tmp_path, pretrained_run, epochs=6)  # the shipped 20 epochs take ~2.5 minutes
+    text = run_task_step("qa", tmp_path, pretrained_run, epochs=6)  # the shipped 20 epochs take ~2.5 minutes
     out = tmp_path / "qa"
     assert "| zh | zero-shot |" in text and "exact_match" in text
     record = json.loads((out / "lingbridge_run.json").read_text())
@@ -88,7 +88,7 @@ def test_squad_v11_files_with_lora_from_minilm(minilm_path, tmp_path):
 def test_xquad_real_data_zero_shot(pretrained_run, tmp_path):
     """Real XQuAD files: 8 languages, SQuAD v1.1 JSON, language from the file name. Train briefly on
     English paragraphs, evaluate zero-shot on the other paragraphs in every language."""
-    from lingbridge.tasks.qa import read_squad_file
+    from lingbridge.data.squad import read_squad_file
 
     files = sorted(XQUAD.glob("xquad.*.json"))
     assert len(files) == 8

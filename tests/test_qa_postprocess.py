@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from lingbridge.tasks.qa import (answer_tokens, exact_and_f1, language_from_name, offsets_array,
-                                 postprocess_qa_predictions, prepare_eval_features, prepare_train_features)
+from lingbridge.data.squad import language_from_name
+from lingbridge.tasks.qa import (answer_tokens, exact_and_f1, offsets_array, postprocess_qa_predictions,
+                                 prepare_eval_features, prepare_train_features)
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
 CONTEXT = " ".join(WORDS)

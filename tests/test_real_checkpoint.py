@@ -12,7 +12,7 @@ from lingbridge.recipes import finetune_classification
 @pytest.mark.slow
 def test_minilm_lora_beats_chance(minilm_path, tmp_path):
     out = tmp_path / "minilm"
-    finetune_classification.main(["--config", config("finetune_sentiment", "minilm"), "--model_name_or_path",
+    finetune_classification.main(["--config", config("finetune_classification", "sentiment_minilm"), "--model_name_or_path",
                                   str(minilm_path), "--output_dir", str(out), "--disable_tqdm", "true"])
     record = json.loads((out / "lingbridge_run.json").read_text())
     assert record["lora"]["target_modules"] == ["query", "value"]
@@ -28,7 +28,7 @@ def test_weights_missing_from_checkpoint_stay_trainable(minilm_path, tmp_path):
 
     from lingbridge.config import ModelArguments
     from lingbridge.models import apply_lora, load_pretrained
-    from lingbridge.recipes.finetune_classification import LoraArguments
+    from lingbridge.config import LoraArguments
 
     folder = tmp_path / "no-pooler"
     shutil.copytree(minilm_path, folder)

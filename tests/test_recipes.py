@@ -32,7 +32,7 @@ def test_pretrain_run_directory(pretrained_run):
 
 def test_finetune_lora_from_pretrained_run(pretrained_run, tmp_path):
     out = tmp_path / "ft"
-    finetune_classification.main(["--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run),
+    finetune_classification.main(["--config", config("finetune_classification", "sentiment_tiny"), "--model_name_or_path", str(pretrained_run),
                                   "--output_dir", str(out), "--num_train_epochs", "3", "--disable_tqdm", "true"])
     record = json.loads((out / "lingbridge_run.json").read_text())
     table = record["metrics"]["per_language"]
@@ -61,7 +61,7 @@ def test_finetune_lora_from_pretrained_run(pretrained_run, tmp_path):
 
 def test_finetune_keeps_unmerged_adapter(pretrained_run, tmp_path):
     out = tmp_path / "adapter"
-    finetune_classification.main(["--config", config("finetune_sentiment"), "--model_name_or_path", str(pretrained_run),
+    finetune_classification.main(["--config", config("finetune_classification", "sentiment_tiny"), "--model_name_or_path", str(pretrained_run),
                                   "--output_dir", str(out), "--max_steps", "4", "--merge_lora", "false",
                                   "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false"])
     assert (out / "adapter_model.safetensors").is_file() and (out / "adapter_config.json").is_file()

@@ -13,7 +13,7 @@ STEPS = ["--max_steps", "60", "--save_strategy", "steps", "--save_steps", "10", 
 
 
 def test_sigkill_then_resume_matches_uninterrupted(pretrained_run, tmp_path):
-    base = recipe("finetune_classification") + ["--config", config("finetune_sentiment"),
+    base = recipe("finetune_classification") + ["--config", config("finetune_classification", "sentiment_tiny"),
                                                 "--model_name_or_path", str(pretrained_run), *STEPS]
     full = tmp_path / "full"
     done = run_cli(base + ["--output_dir", str(full)])

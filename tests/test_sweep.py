@@ -115,7 +115,7 @@ def test_objective_source_target_and_record_paths():
                                                            "dev": {"eval_loss": 0.8}}}
 
     def value(**kw):
-        return objective_value(record, SweepArguments(base_config=config("finetune_sentiment"),
+        return objective_value(record, SweepArguments(base_config=config("finetune_classification", "sentiment_tiny"),
                                                       search_space={"learning_rate": [1e-3]}, **kw))
 
     assert value()[0] == pytest.approx(0.8) and value()[2] == ["en", "de"]
@@ -124,10 +124,10 @@ def test_objective_source_target_and_record_paths():
     assert value(objective="metrics.dev.eval_loss")[0] == 0.8
     with pytest.raises(UserError, match="no 'eval_los'.*did you mean 'eval_loss'"):
         value(objective="metrics.dev.eval_los")
-    args = SweepArguments(base_config=config("finetune_sentiment"), search_space={"lora_r": [4]},
+    args = SweepArguments(base_config=config("finetune_classification", "sentiment_tiny"), search_space={"lora_r": [4]},
                           objective="metrics.dev.eval_loss")
     assert args.direction == "minimize"
-    assert SweepArguments(base_config=config("finetune_sentiment"), search_space={"lora_r": [4]}).describe_objective(
+    assert SweepArguments(base_config=config("finetune_classification", "sentiment_tiny"), search_space={"lora_r": [4]}).describe_objective(
         ["en", "de"]) == "dev f1, mean over the source languages en, de"
 
 

@@ -97,7 +97,8 @@ def test_warm_start_from_pretrain_run(pretrained_run, tmp_path):
 
 def test_parallel_files_tsv_and_jsonl(tmp_path):
     from lingbridge.data import load_sample
-    from lingbridge.recipes.finetune_translation import load_pairs, parse
+    from lingbridge.data.parallel import load_translation_pairs as load_pairs
+    from lingbridge.recipes.finetune_translation import parse
 
     rows = [r for r in load_sample("parallel")["train"] if r["tgt_lang"] == "de"][:40]
     jsonl = tmp_path / "train.jsonl"
@@ -146,7 +147,8 @@ def test_tiny_model_reads_its_source(tmp_path):
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 
     from lingbridge.data import load_sample
-    from lingbridge.tasks.translation import seq2seq_collator, tiny_seq2seq_config
+    from lingbridge.models import tiny_seq2seq_config
+    from lingbridge.tasks.translation import seq2seq_collator
     from lingbridge.tokenization import train_unigram_tokenizer
 
     rows = [r for r in load_sample("parallel")["train"] if r["tgt_lang"] == "de"][:48]

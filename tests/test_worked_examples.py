@@ -5,7 +5,13 @@ import math
 
 import pytest
 
-from lingbridge.vision import worked_examples
+import importlib.util
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location(
+    "worked_examples", Path(__file__).resolve().parents[1] / "scripts" / "worked_examples.py")
+worked_examples = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(worked_examples)
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +21,9 @@ def built():
 
 def test_document_matches_the_generator(built):
     text, _ = built
-    assert worked_examples.DOC.is_file(), "run python -m lingbridge.vision.worked_examples"
+    assert worked_examples.DOC.is_file(), "run python scripts/worked_examples.py"
     assert worked_examples.DOC.read_text(encoding="utf-8") == text, \
-        "docs/worked_examples.md drifted: rerun python -m lingbridge.vision.worked_examples"
+        "docs/worked_examples.md drifted: rerun python scripts/worked_examples.py"
 
 
 def test_losses(built):

@@ -10,24 +10,24 @@ import sys
 
 from .errors import UserError, exit_on_user_error
 
-RECIPES = ("pretrain", "finetune_classification", "finetune_translation", "finetune_qa")
+def text_recipes() -> list[str]:
+    """The recipes of the registry's text tasks (those `lingbridge plan` estimates)."""
+    from .tasks import all_tasks
+
+    return [r for t in all_tasks() if t.modality == "text" for r in t.recipes]
 
 
 def _recipe_module(name: str):
     import importlib
 
-    if name not in RECIPES:
+    from .tasks import recipe_module
+
+    recipes = text_recipes()
+    if name not in recipes:
         from .config import did_you_mean
 
-        raise UserError(f"unknown recipe '{name}'{did_you_mean(name, RECIPES)}; recipes: {', '.join(RECIPES)}")
-    return importlib.import_module(f"lingbridge.recipes.{name}")
-
-
-def config_path(recipe_dir: str, size: str = "tiny") -> str:
-    """Path of a shipped YAML config (works from a checkout and from an installed package)."""
-    from importlib import resources
-
-    return str(resources.files("lingbridge.recipes") / "configs" / recipe_dir / f"{size}.yaml")
+        raise UserError(f"unknown recipe '{name}'{did_you_mean(name, recipes)}; recipes: {', '.join(recipes)}")
+    return importlib.import_module(recipe_module(name))
 
 
 def cmd_plan(argv: list[str]) -> None:
@@ -35,7 +35,7 @@ def cmd_plan(argv: list[str]) -> None:
 
     parser = argparse.ArgumentParser(prog="lingbridge plan", add_help=True,
                                      description="Resolve a recipe's config and estimate the run without training.")
-    parser.add_argument("recipe", help=f"one of: {', '.join(RECIPES)}")
+    parser.add_argument("recipe", help="a recipe of a text task: " + ", ".join(text_recipes()))
     parser.add_argument("--num_processes", type=int, default=1, help="processes (GPUs) the run would use")
     parser.add_argument("--accelerate_config", default=None, help="accelerate config file the run would use")
     known, rest = parser.parse_known_args(argv)
@@ -52,15 +52,16 @@ def cmd_quickstart(argv: list[str]) -> None:
     parser.add_argument("--output_root", default=None, help="folder for the runs (default: runs/quickstart-<time>)")
     parser.add_argument("--pretrain_epochs", type=float, default=None, help="override the tiny pretraining epochs")
     parser.add_argument("--finetune_epochs", type=float, default=None, help="override the finetuning epochs")
-    parser.add_argument("--tasks", default="sentiment",
-                        help="comma-separated steps after pretraining: sentiment (always), translation, qa")
-    args = parser.parse_args(argv)
-    from .quickstart import TASKS
+    from .quickstart import quickstart_tasks
 
+    choices = quickstart_tasks()
+    parser.add_argument("--tasks", default="sentiment",
+                        help=f"comma-separated steps after pretraining: sentiment (always), {', '.join(choices[1:])}")
+    args = parser.parse_args(argv)
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    bad = [t for t in tasks if t not in TASKS]
+    bad = [t for t in tasks if t not in choices]
     if bad:
-        raise UserError(f"--tasks: unknown task '{bad[0]}'; choose from {', '.join(TASKS)}")
+        raise UserError(f"--tasks: unknown task '{bad[0]}'; choose from {', '.join(choices)}")
     quickstart(args.output_root, args.pretrain_epochs, args.finetune_epochs, tasks)
 
 
@@ -126,11 +127,11 @@ def cmd_publish(argv: list[str]) -> None:
 
 def cmd_optimize(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
-        from .optimize.run import __doc__ as usage
+        from .recipes.optimize import __doc__ as usage
 
         print(f"usage: lingbridge optimize RUN_DIR --method METHOD [options]\n{usage}")
         return
-    from .optimize import main
+    from .recipes.optimize import main
 
     main(argv)
 

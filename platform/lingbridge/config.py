@@ -236,3 +236,30 @@ class RunArguments:
     keep_checkpoints: bool = field(
         default=False, metadata={"help": "Keep checkpoint-* folders in the finished run directory."}
     )
+
+
+@dataclass
+class LoraArguments:
+    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters instead of every weight."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank: higher adapts more and costs more memory."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling (alpha / r multiplies the update)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch."})
+    lora_target_modules: list[str] | None = field(default=None, metadata={"help": "Modules to adapt (default: chosen from the architecture)."})
+    merge_lora: bool = field(default=True, metadata={"help": "Merge the adapters into the weights on save (else keep adapter_* files)."})
+
+    def __post_init__(self):
+        if self.lora_r < 1:
+            raise UserError(f"lora_r must be at least 1, got {self.lora_r}")
+        if not 0 <= self.lora_dropout < 1:
+            raise UserError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Shipped configs: recipes/configs/<recipe>/<name>.yaml, in a checkout and in an installed package.
+
+
+def shipped_config(recipe: str, name: str = "tiny") -> str:
+    """Path of a shipped YAML config, e.g. `shipped_config("pretrain")` → `.../configs/pretrain/tiny.yaml`."""
+    from importlib import resources
+
+    return str(resources.files("lingbridge.recipes") / "configs" / recipe / f"{name}.yaml")

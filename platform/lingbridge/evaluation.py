@@ -55,3 +55,13 @@ def format_table(table: dict[str, dict], columns: list[str], first: str = "lang"
             cells.append(f"{v:.4f}" if isinstance(v, float) else str(v))
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def predict_per_language(trainer, dataset, langs, metric_fn: Callable, postprocess: Callable, prefix: str = "test"):
+    """`trainer.predict` on `dataset`, the task's post-processing, then `per_language(metric_fn, ...)`.
+
+    Returns (table, predictions, gold labels).
+    """
+    out = trainer.predict(dataset, metric_key_prefix=prefix)
+    preds = postprocess(out.predictions)
+    return per_language(metric_fn, np.asarray(langs), preds, out.label_ids), preds, out.label_ids

@@ -19,7 +19,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from .errors import UserError
-from .runs import read_record
+from .record import read_record
 
 # Files of a run directory that belong in a model repository (everything else stays local).
 PUBLISHED_PATTERNS = (
@@ -29,13 +29,6 @@ PUBLISHED_PATTERNS = (
     "preprocessor_config.json", "lingbridge_run.json", "*.png",
 )
 LORA_CHOICES = ("adapter", "merged")
-# The peft Auto class that rebuilds a model from an unmerged adapter, by the run's pipeline tag.
-_PEFT_CLASSES = {
-    "text-classification": "AutoPeftModelForSequenceClassification",
-    "translation": "AutoPeftModelForSeq2SeqLM",
-    "question-answering": "AutoPeftModelForQuestionAnswering",
-    "fill-mask": "AutoPeftModel",
-}
 
 
 class PublishError(RuntimeError):
@@ -86,9 +79,12 @@ def _merge_adapter(run_dir: Path, record: dict, out: Path) -> None:
     import peft
     from transformers import AutoConfig
 
-    cls = getattr(peft, _PEFT_CLASSES.get(record.get("pipeline_tag"), "AutoPeftModel"))
+    from .tasks import task_of_record
+
+    task = task_of_record(record)
+    cls = getattr(peft, (task.peft_class if task else None) or "AutoPeftModel")
     kwargs = {}
-    if record.get("pipeline_tag") == "text-classification":
+    if task and task.auto_class == "AutoModelForSequenceClassification":
         labels = AutoConfig.from_pretrained(run_dir).id2label  # the run keeps the labelled config beside the adapter
         kwargs = {"num_labels": len(labels), "id2label": labels, "label2id": {v: k for k, v in labels.items()}}
     model = cls.from_pretrained(str(run_dir), **kwargs).merge_and_unload()

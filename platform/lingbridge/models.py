@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import UserError
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("lingbridge")
 
 # The built-in tiny XLM-R: trains on a 2-core CPU in minutes, same architecture as xlm-roberta-base.
 TINY_XLMR = dict(
@@ -144,3 +144,113 @@ def count_parameters(model) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable}
+
+
+# ---- seq2seq ------------------------------------------------------------------------------------------
+
+# The built-in tiny seq2seq model: the M2M100/NLLB architecture (pre-LayerNorm) at 2+2 layers, hidden 128;
+# trains on a 2-core CPU in a few minutes. A post-LN model (Marian) at this size and a tiny corpus lets the
+# decoder memorise the targets while the encoder collapses to one vector for every input: pre-LN does not.
+TINY_SEQ2SEQ = dict(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                    decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512, dropout=0.1,
+                    attention_dropout=0.0, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
+                    max_position_embeddings=256, scale_embedding=True)
+
+
+def tiny_seq2seq_config(tokenizer, **overrides):
+    """A from-scratch M2M100-architecture config for `tokenizer` (decoding starts from its `<s>`)."""
+    from transformers import M2M100Config
+
+    return M2M100Config(**{**TINY_SEQ2SEQ, "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
+                           "eos_token_id": tokenizer.eos_token_id, "bos_token_id": tokenizer.bos_token_id,
+                           "decoder_start_token_id": tokenizer.bos_token_id, **overrides})
+
+
+def warm_start_from_encoder(path: str, tokenizer, warm_decoder: bool = True):
+    """An encoder-decoder model whose encoder (and decoder) start from an encoder-only checkpoint.
+
+    Rothe et al. (2020): a BERT/XLM-R checkpoint initialises both sides; only the decoder's
+    cross-attention is new. Used for lingbridge pretrain run directories.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, EncoderDecoderModel
+
+    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False, use_safetensors=True)
+    if warm_decoder:
+        decoder, info = AutoModelForCausalLM.from_pretrained(path, is_decoder=True, add_cross_attention=True,
+                                                             use_safetensors=True, output_loading_info=True)
+        missing = list(info.get("missing_keys", []))
+    else:
+        cfg = AutoConfig.from_pretrained(path, is_decoder=True, add_cross_attention=True)
+        decoder, missing = AutoModelForCausalLM.from_config(cfg), ["decoder.*"]
+    model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
+    for cfg in (model.config, model.generation_config):
+        cfg.decoder_start_token_id = tokenizer.bos_token_id
+        cfg.pad_token_id = tokenizer.pad_token_id
+        cfg.eos_token_id = tokenizer.eos_token_id
+    return model, missing
+
+
+def is_encoder_only(path: str) -> bool:
+    """True for a checkpoint (e.g. a lingbridge pretrain run) that has no decoder to translate with."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    return not getattr(config, "is_encoder_decoder", False) and config.model_type in (
+        "xlm-roberta", "roberta", "bert", "distilbert", "electra", "camembert", "deberta-v2")
+
+
+# ---- one builder for the recipes ------------------------------------------------------------------------
+
+
+def build_model(task, model_args, tokenizer, lora_args=None, max_seq_length: int = 128, config_overrides: str | None = None,
+                warm_start_decoder: bool = True, **config_kwargs):
+    """The model a recipe trains, for a registry `task`: from a checkpoint (+ LoRA) or from scratch.
+
+    From `model_name_or_path`: the checkpoint (safetensors only) with `config_kwargs` (labels), the
+    embeddings grown to the tokenizer, and LoRA when `lora_args.use_lora` (weights the checkpoint did
+    not provide stay trainable). For a seq2seq task, an encoder-only checkpoint (a pretrain run) warm-starts
+    both sides of an encoder-decoder. From `config_name`: a random model ('tiny'/'base' built-in sizes,
+    the tiny M2M100-architecture model for seq2seq); LoRA is skipped, since nothing is pretrained to freeze.
+
+    Returns:
+        (model, init: what it started from, lora: the LoRA record or None, parameters: total/trainable counts)
+    """
+    import transformers
+
+    auto = getattr(transformers, task.auto_class)
+    path = model_args.model_name_or_path
+    seq2seq = task.auto_class == "AutoModelForSeq2SeqLM"
+    lora, missing = None, []
+    if path and seq2seq and is_encoder_only(path):
+        model, missing = warm_start_from_encoder(path, tokenizer, warm_start_decoder)
+        init = f"encoder{' and decoder' if warm_start_decoder else ''} from {path} (cross-attention new)"
+    elif path:
+        model, missing = load_pretrained(auto, model_args, **config_kwargs)
+        if model.get_input_embeddings().num_embeddings < len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer))
+        init = path
+    else:
+        positions = min(max_seq_length, 512) + 3  # XLM-R offsets positions by padding_idx + 1
+        if seq2seq and model_args.config_name == "tiny":
+            config = tiny_seq2seq_config(tokenizer, max_position_embeddings=max_seq_length)
+        elif seq2seq:
+            config = build_config(model_args, tokenizer)
+        else:
+            config = build_config(model_args, tokenizer, **config_kwargs, max_position_embeddings=positions)
+        if config_overrides:
+            try:
+                config.update_from_string(config_overrides)
+            except ValueError as err:
+                raise UserError(f"config_overrides '{config_overrides}': {err}") from None
+        model = auto.from_config(config)
+        init = f"random ({model_args.config_name} config)"
+    if lora_args is not None and lora_args.use_lora:
+        if init == path and task.peft_task_type:
+            model, lora = apply_lora(model, lora_args, task.peft_task_type, missing)
+            lora["kept_unmerged"] = not lora_args.merge_lora
+        else:
+            # random weights (a new model, or a new cross-attention) must all learn: LoRA would freeze them
+            logger.warning("LoRA skipped: %s has weights with nothing pretrained to freeze; training all of them", init)
+    params = count_parameters(model)
+    logger.info("model: %s; %s of %s parameters trainable", init, f"{params['trainable']:,}", f"{params['total']:,}")
+    return model, init, lora, params

@@ -8,11 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .runs import config_dict
-
-
-AUTO_CLASSES = {"pretrain": "AutoModelForMaskedLM", "classification": "AutoModelForSequenceClassification",
-                "translation": "AutoModelForSeq2SeqLM", "qa": "AutoModelForQuestionAnswering"}
+from .record import config_dict
 
 
 def _count_params(model_args, tokenizer, task: str, num_labels: int = 2):
@@ -21,22 +17,20 @@ def _count_params(model_args, tokenizer, task: str, num_labels: int = 2):
     from accelerate import init_empty_weights
     from transformers import AutoConfig
 
-    from .models import build_config
+    from .models import build_config, tiny_seq2seq_config
+    from .tasks import get_task
 
-    if task == "translation" and model_args.config_name == "tiny" and not model_args.model_name_or_path:
-        from transformers import M2M100Config
-
-        from .tasks.translation import TINY_SEQ2SEQ
-
+    auto_class = get_task(task).auto_class
+    if auto_class == "AutoModelForSeq2SeqLM" and model_args.config_name == "tiny" and not model_args.model_name_or_path:
         # the recipe's built-in seq2seq model; its tokenizer is trained in the run, vocab_size bounds it
-        config = M2M100Config(**TINY_SEQ2SEQ, vocab_size=len(tokenizer) if tokenizer else model_args.vocab_size)
+        config = tiny_seq2seq_config(tokenizer)
     elif model_args.config_name and not model_args.model_name_or_path:
         config = build_config(model_args, tokenizer)
     else:
         config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    if task == "classification":
+    if auto_class == "AutoModelForSequenceClassification":
         config.num_labels = num_labels
-    auto = getattr(transformers, AUTO_CLASSES.get(task, "AutoModel"))
+    auto = getattr(transformers, auto_class or "AutoModel")
     with init_empty_weights():
         model = auto.from_config(config)
     model.tie_weights()  # on the meta device from_config leaves tied embeddings untied: they were counted twice
@@ -120,7 +114,7 @@ def plan(recipe: str, module, argv: list[str], num_processes: int = 1, accelerat
         optim = trainable * (4 + 8)  # grads + Adam moments, fp32
         seq = data_args.max_seq_length if data_args.pad_to_max_length else int(tokens_per_row)
         acts = _activation_bytes(config, training_args.per_device_train_batch_size, max(seq, 1), half)
-        if task == "pretrain":
+        if task == "mlm":  # the MLM head's logits over the vocabulary
             acts += training_args.per_device_train_batch_size * seq * config.vocab_size * 4 * 2
         peak = weights + optim + acts
         mem_lines = [

@@ -74,7 +74,7 @@ def load_results(run_dir: str | Path, task: str | None, metric: str) -> dict:
     Returns a dict with `table` ({lang: {metric: fraction, "n"}}), `items` (list or None), `kind`
     ("classification", "qa" or "retrieval"), `model_dir`, `test_file`, `pool_file`, `label_list`, `task`.
     """
-    from lingbridge.runs import read_record
+    from lingbridge.record import read_record
 
     run = Path(run_dir)
     record = read_record(run)
@@ -285,7 +285,7 @@ def few_shot_points(res: dict, lang: str, pool: list[dict], test: list[dict], sh
     """Finetune the run's model further on k examples of `lang` for each k the pool holds; score on `test`."""
     import random
 
-    from lingbridge.runs import read_record
+    from lingbridge.record import read_record
 
     points = []
     rng = random.Random(args.seed)

@@ -1,26 +1,29 @@
 """The run directory: the contract between recipes, the app, cards and publishing.
 
 A recipe works in `<output_dir>.partial/` (checkpoints land there, so `--resume` finds them) and
-renames it to `<output_dir>/` only when the model, the run record and the card are all written:
-a crash never leaves a folder that looks complete. `lingbridge_run.json` is the record.
+renames it to `<output_dir>/` only when the model, the run record (`lingbridge.record`) and the card
+(`lingbridge.cards`) are all written: a crash never leaves a folder that looks complete.
+
+    run = start_run(job, run_args, training_args)   # checks only, every rank
+    ...validate and load the data...
+    prepare_run(run)                                 # now the folder may exist
+    ...train; save_model(run, model, tokenizer)...
+    finish_run(run, record, trainer=trainer, train_result=result)
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import platform
 import shutil
-import subprocess
 import time
-from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from .errors import UserError
+from .record import RunRecord
 
-RECORD_NAME = "lingbridge_run.json"
+logger = logging.getLogger("lingbridge")
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -113,85 +116,98 @@ class RunDir:
 
 
 # ----------------------------------------------------------------------------------------------
-# The run record.
+# The life of a run directory, under Accelerate (every rank calls these; the main process writes).
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+def start_run(job: str, run_args, training_args) -> RunDir:
+    """Resolve and check the run directory on every rank; nothing is written yet.
 
+    Points `training_args.output_dir` at the working folder `<run>.partial`, where Trainer keeps
+    its checkpoints. Every rank runs the (read-only) checks so that a user mistake stops all of
+    them with the same message instead of leaving the others waiting. Call `prepare_run` once
+    the data has been validated, so that bad input never leaves a folder behind.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
 
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    names = ["lingbridge", "torch", "transformers", "datasets", "accelerate", "tokenizers", "peft",
-             "huggingface_hub", "scikit-learn"]
-    out = {}
-    for name in names:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def hardware() -> dict[str, Any]:
+    state = PartialState()
+    run = RunDir(job, training_args.output_dir, overwrite=run_args.overwrite_output_dir, resume=run_args.resume)
+    if state.num_processes > 1:
+        # The default folder name holds a timestamp: all ranks must use the main process's.
+        paths = broadcast_object_list([str(run.path)])
+        run = RunDir(job, paths[0], overwrite=run.overwrite, resume=run.resume)
+    run.check()
+    training_args.output_dir = str(run.work)
     import torch
 
-    info: dict[str, Any] = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                            "python": platform.python_version()}
-    if torch.cuda.is_available():
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    else:
-        info["gpus"] = []
-    return info
+    if not torch.cuda.is_available():
+        training_args.dataloader_pin_memory = False  # pinning needs an accelerator
+    return run
 
 
-_SECRET_MARKERS = ("token", "password", "secret", "api_key")
+def prepare_run(run: RunDir) -> None:
+    """Create the working folder on the main process (all ranks wait for it)."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    state.wait_for_everyone()
+    if state.is_main_process:
+        run.prepare()
+    state.wait_for_everyone()
 
 
-def _scrub(value: Any) -> Any:
-    """Remove anything that looks like a credential from a config dict before it is written."""
-    if isinstance(value, dict):
-        return {k: ("<redacted>" if any(m in k.lower() for m in _SECRET_MARKERS) and v not in (None, False, "")
-                    and not isinstance(v, bool) else _scrub(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrub(v) for v in value]
-    return value
+def save_model(run: RunDir, model, tokenizer=None, merge_lora: bool = True) -> None:
+    """Save the trained model into the working folder (main process): safetensors, config, tokenizer.
+
+    A peft model is merged into its base weights (a plain folder `pipeline()` loads) unless
+    `merge_lora` is false; then the `adapter_*` files are kept with the labelled base config beside them.
+    """
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return
+    is_peft = hasattr(model, "merge_and_unload")
+    (model.merge_and_unload() if is_peft and merge_lora else model).save_pretrained(run.work)
+    if is_peft and not merge_lora:
+        model.get_base_model().config.save_pretrained(run.work)  # labels for whoever loads the adapter
+    if tokenizer is not None:
+        tokenizer.save_pretrained(run.work)
 
 
-def config_dict(*configs) -> dict[str, Any]:
-    """Flatten the recipe's dataclass configs (TrainingArguments included) into one JSON-able dict."""
-    out: dict[str, Any] = {}
-    for cfg in configs:
-        if cfg is None:
-            continue
-        d = cfg.to_dict() if hasattr(cfg, "to_dict") else asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-        out.update(d)
-    return _scrub(json.loads(json.dumps(out, default=str)))
+def finish_run(run: RunDir, record: RunRecord | dict, keep_checkpoints: bool = False, trainer=None,
+               train_result=None) -> Path:
+    """Write the record and the card into the working folder, then rename it (main process).
 
+    The model and plots must already be in `run.work`; the rename is the last step, so a crash at
+    any point leaves only `<run>.partial`, never a folder that looks complete. With `trainer` (and
+    the `train_result` of `trainer.train()`), the record gets the training metrics, the loss curve,
+    the world size and each rank's steps.
+    """
+    from accelerate import PartialState
 
-def write_record(folder: Path, record: dict[str, Any]) -> Path:
-    record = dict(record)
-    record.setdefault("lingbridge_version", library_versions().get("lingbridge"))
-    record.setdefault("library_versions", library_versions())
-    record.setdefault("git_commit", _git_commit())
-    record.setdefault("hardware", hardware())
-    path = Path(folder) / RECORD_NAME
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from .cards import write_card
+    from .record import write_record
 
+    record = record.to_dict() if isinstance(record, RunRecord) else dict(record)
+    if trainer is not None:
+        from .training import RankParticipation, loss_summary
 
-def read_record(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / RECORD_NAME
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a lingbridge run directory (no {RECORD_NAME})")
-    return json.loads(path.read_text(encoding="utf-8"))
+        metrics = record.setdefault("metrics", {})
+        if train_result is not None:
+            metrics["train"] = dict(train_result.metrics)
+        metrics.update(loss_summary(trainer.state.log_history))
+        ranks = next((c for c in trainer.callback_handler.callbacks if isinstance(c, RankParticipation)), None)
+        record["world_size"] = trainer.args.world_size
+        record["ranks"] = ranks.per_rank if ranks else []
+    state = PartialState()
+    if state.is_main_process:
+        record["wall_time_s"] = round(time.time() - run.started, 1)
+        record["run_dir"] = str(run.path)
+        # Trainer pickles its arguments next to the model; the record holds them as JSON instead.
+        (run.work / "training_args.bin").unlink(missing_ok=True)
+        write_record(run.work, record)
+        write_card(run.work)
+        run.finalize(keep_checkpoints)
+        logger.info("run directory: %s", run.path)
+    state.wait_for_everyone()
+    return run.path

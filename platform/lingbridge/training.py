@@ -1,4 +1,4 @@
-"""Glue between recipes, `Trainer` and Accelerate: run folder set-up, callbacks, plots."""
+"""Glue between recipes, `Trainer` and Accelerate: logging, the Trainer a recipe builds, callbacks, plots."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 from transformers import TrainerCallback
-
-from .runs import RunDir
 
 logger = logging.getLogger("lingbridge")
 
@@ -24,43 +22,6 @@ def setup_logging(training_args) -> None:
     logger.setLevel(level)
     transformers.utils.logging.set_verbosity(logging.WARNING)
     datasets.utils.logging.set_verbosity(logging.WARNING)
-
-
-def start_run(job: str, run_args, training_args) -> RunDir:
-    """Resolve and check the run directory on every rank; nothing is written yet.
-
-    Points `training_args.output_dir` at the working folder `<run>.partial`, where Trainer keeps
-    its checkpoints. Every rank runs the (read-only) checks so that a user mistake stops all of
-    them with the same message instead of leaving the others waiting. Call `prepare_run` once
-    the data has been validated, so that bad input never leaves a folder behind.
-    """
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
-
-    state = PartialState()
-    run = RunDir(job, training_args.output_dir, overwrite=run_args.overwrite_output_dir, resume=run_args.resume)
-    if state.num_processes > 1:
-        # The default folder name holds a timestamp: all ranks must use the main process's.
-        paths = broadcast_object_list([str(run.path)])
-        run = RunDir(job, paths[0], overwrite=run.overwrite, resume=run.resume)
-    run.check()
-    training_args.output_dir = str(run.work)
-    import torch
-
-    if not torch.cuda.is_available():
-        training_args.dataloader_pin_memory = False  # pinning needs an accelerator
-    return run
-
-
-def prepare_run(run: RunDir) -> None:
-    """Create the working folder on the main process (all ranks wait for it)."""
-    from accelerate import PartialState
-
-    state = PartialState()
-    state.wait_for_everyone()
-    if state.is_main_process:
-        run.prepare()
-    state.wait_for_everyone()
 
 
 def use_mean_loss(model):
@@ -88,6 +49,20 @@ def skip_unit_loss_division(trainer):
     if trainer.args.gradient_accumulation_steps == 1:
         trainer.loss_is_scaled_for_ga = True
     return trainer
+
+
+def build_trainer(model, args, trainer_class=None, callbacks=(), **kwargs):
+    """A `Trainer` (or `trainer_class`) for a recipe: mean-loss models, each rank's steps counted.
+
+    Folds the three things every recipe needs around Trainer: `use_mean_loss` before Trainer reads
+    the model, a `RankParticipation` callback, and `skip_unit_loss_division` after. `kwargs` go to
+    the Trainer (datasets, collator, processing_class, compute_metrics, ...).
+    """
+    from transformers import Trainer
+
+    trainer = (trainer_class or Trainer)(model=use_mean_loss(model), args=args,
+                                         callbacks=[RankParticipation(), *callbacks], **kwargs)
+    return skip_unit_loss_division(trainer)
 
 
 class RankParticipation(TrainerCallback):
@@ -146,30 +121,3 @@ def plot_loss_curves(log_history: list[dict], path: Path, title: str = "") -> Pa
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def finish_run(run: RunDir, record: dict, keep_checkpoints: bool = False) -> Path:
-    """Write the record and the card into the working folder, then rename it (main process).
-
-    The model and plots must already be in `run.work`; the rename is the last step, so a crash at
-    any point leaves only `<run>.partial`, never a folder that looks complete.
-    """
-    import time
-
-    from accelerate import PartialState
-
-    from .cards import write_card
-    from .runs import write_record
-
-    state = PartialState()
-    if state.is_main_process:
-        record["wall_time_s"] = round(time.time() - run.started, 1)
-        record["run_dir"] = str(run.path)
-        # Trainer pickles its arguments next to the model; the record holds them as JSON instead.
-        (run.work / "training_args.bin").unlink(missing_ok=True)
-        write_record(run.work, record)
-        write_card(run.work)
-        run.finalize(keep_checkpoints)
-        logger.info("run directory: %s", run.path)
-    state.wait_for_everyone()
-    return run.path

@@ -2,7 +2,7 @@
 
 from .clean import clean_splits
 from .load import load_splits
-from .sample import load_sample, sample_languages
+from .bundled import load_sample, sample_languages
 from .sampling import language_sampling_probs, sample_by_language
 
 __all__ = [

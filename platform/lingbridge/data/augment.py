@@ -122,89 +122,20 @@ def noise_text(text: str, method: str, rate: float, rng: random.Random, mask_tok
     return sep.join(units)
 
 
-# ---- back-translation ---------------------------------------------------------------------------------
-
-
-def _load_seq2seq(name: str):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    from ..models import check_model_source
-
-    check_model_source(name, "backtranslation_model")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForSeq2SeqLM.from_pretrained(name, use_safetensors=True)  # never unpickle weights
-    except (OSError, ValueError) as err:
-        raise UserError(f"could not load translation model '{name}': {str(err).splitlines()[0]}") from None
-    return model.eval(), tokenizer
-
-
-def _direction(model, tokenizer, src: str | None, tgt: str | None):
-    """How to tell the model src → tgt (prefix, tokenizer codes, forced BOS), as the translation recipe does."""
-    if not (src and tgt):
-        return None
-    from ..tasks.translation import make_directions
-
-    return make_directions([(src, tgt)], model.config, tokenizer)[0]
-
-
-def translate(texts: list[str], model, tokenizer, batch_size: int = 16, max_length: int = 128,
-              direction=None) -> list[str]:
-    """Greedy translation of `texts` with a seq2seq model (`generate`, special tokens skipped).
-
-    Args:
-        direction: a `lingbridge.tasks.translation.Direction` for multilingual models (prefix,
-            `src_lang`, forced first token), or `None` for a model with one direction.
-    """
-    import torch
-
-    out: list[str] = []
-    device = next(model.parameters()).device
-    prefix = direction.prefix if direction else ""
-    if direction and direction.src_code:
-        tokenizer.src_lang = direction.src_code
-    gen = direction.gen_kwargs() if direction else {}
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer([prefix + t for t in texts[start:start + batch_size]], return_tensors="pt", padding=True,
-                          truncation=True, max_length=max_length).to(device)
-        batch.pop("token_type_ids", None)
-        with torch.no_grad():
-            ids = model.generate(**batch, max_new_tokens=max_length, num_beams=1, do_sample=False, **gen)
-        out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
-    return out
-
-
-def back_translate(texts: list[str], forward: str, backward: str | None = None, batch_size: int = 16,
-                   max_length: int = 128, lang: str | None = None, pivot: str | None = None) -> tuple[list[str], list[str]]:
-    """Translate `texts` to the pivot language with `forward` and back with `backward`.
-
-    Args:
-        texts: texts in the language the forward model reads.
-        forward: Hub id, folder or translation run directory (text language → pivot).
-        backward: the same for pivot → text language (default: `forward`, for a model that
-            translates both ways).
-        lang, pivot: language codes; when both are given, the model is told each direction the way
-            the translation recipe does (a translation run's language tags, NLLB/M2M100/mBART-50
-            codes, T5 prefixes). Without them, each model translates in its only direction.
-
-    Returns:
-        (back-translated texts, pivot texts), aligned with `texts`.
-    """
-    model, tok = _load_seq2seq(forward)
-    middle = translate(texts, model, tok, batch_size, max_length, _direction(model, tok, lang, pivot))
-    if backward and backward != forward:
-        model, tok = _load_seq2seq(backward)
-    return translate(middle, model, tok, batch_size, max_length, _direction(model, tok, pivot, lang)), middle
-
-
 # ---- the training split --------------------------------------------------------------------------------
 
 
-def augment_train(train, args: AugmentationArguments, seed: int, mask_token: str | None = None):
+def augment_train(train, args: AugmentationArguments, seed: int, mask_token: str | None = None,
+                  back_translate=None):
     """Add augmented copies of training rows (columns `text`, `label`, optional `lang`).
 
     Each method copies a seeded random `augment_fraction` of the original rows; a copy identical to
     its original (a one-word text) is dropped. Call this on the training split only.
+
+    Args:
+        back_translate: for `backtranslation`, a function `(texts, forward, backward, batch_size,
+            max_length, lang, pivot) -> (back-translated texts, pivot texts)`; the translation task's
+            `lingbridge.tasks.translation.back_translate` (data sits below the models it needs).
 
     Returns:
         (the augmented `Dataset`, a record: methods, rate, rows before/added, augmented share per
@@ -224,6 +155,9 @@ def augment_train(train, args: AugmentationArguments, seed: int, mask_token: str
     for method in methods:
         picked = [r for r in rows if rng.random() < args.augment_fraction]
         if method == "backtranslation":
+            if back_translate is None:
+                raise UserError("augment=backtranslation needs a back-translation function (the recipe passes "
+                                "lingbridge.tasks.translation.back_translate)")
             langs, pivot = args.backtranslation_languages, args.backtranslation_pivot
             picked = [r for r in picked if (not langs or r.get("lang") in langs) and (not pivot or r.get("lang") != pivot)]
             texts, pivots = [], []

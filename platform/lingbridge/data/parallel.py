@@ -51,24 +51,24 @@ def load_parallel(source: str | dict[str, str], languages: list[str] | None = No
     """
     from datasets import DatasetDict, load_dataset
 
-    from .load import _load_files
+    from .files import load_files
 
     if isinstance(source, dict):
         for split, f in source.items():
             if not Path(f).is_file():
                 raise UserError(f"parallel data: {split} file not found: {f}")
-        dsd = _load_files(source)
+        dsd = load_files(source)
         kind = "local file"
         source = ", ".join(source.values())
     elif source.startswith("sample:"):
-        from .sample import load_sample
+        from .bundled import load_sample
 
         dsd = load_sample(source)
         kind = "bundled sample"
     elif Path(source).suffix.lower() in (".tsv", ".csv", ".json", ".jsonl", ".parquet"):
         if not Path(source).is_file():
             raise UserError(f"parallel data: file not found: {source}")
-        dsd = _load_files({"train": source})
+        dsd = load_files({"train": source})
         kind = "local file"
     else:
         try:
@@ -102,3 +102,16 @@ def load_parallel(source: str | dict[str, str], languages: list[str] | None = No
         "name": source, "kind": kind, "role": role, **({"config": config_name} if config_name else {}),
         "rows_loaded": {s: len(dsd[s]) for s in splits},
     }
+
+
+def load_translation_pairs(data_args, seed: int):
+    """Parallel pairs for translation (train, validation, test when present) from `DataArguments`: local
+    files, a Hub id, or the bundled `sample:parallel`."""
+    if data_args.train_file:
+        source = {s: f for s, f in (("train", data_args.train_file), ("validation", data_args.validation_file),
+                                    ("test", data_args.test_file)) if f}
+    else:
+        source = data_args.dataset_name or "sample:parallel"
+    return load_parallel(source, data_args.languages, seed=seed, keep_test=True, role="parallel (translation)",
+                         validation_share=data_args.validation_split_percentage / 100 or 0.1,
+                         config_name=data_args.dataset_config_name)

@@ -225,3 +225,24 @@ def plot_report(before: dict, after: dict, before_langs: dict, after_langs: dict
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def reproduces(reloaded, classifier, tokenizer, texts: list[str], max_length: int, threads: int) -> bool:
+    """The saved folder, loaded the way its card shows, predicts what was measured; else a RuntimeError."""
+    reloaded = reloaded if isinstance(reloaded, OnnxClassifier) else TorchClassifier(reloaded)
+    with cpu_threads(threads):
+        same = bool((predict(reloaded, tokenizer, texts, max_length) == predict(classifier, tokenizer, texts, max_length)).all())
+    if not same:
+        raise RuntimeError("the saved model does not reproduce the measured predictions")
+    return same
+
+
+def write_report(folder: Path, method: str, description: str, source: str, before: dict, after: dict,
+                 before_langs: dict, after_langs: dict) -> tuple[str, str]:
+    """`optimization_report.md` and `.png` in `folder`; returns the report table and the per-language table."""
+    report, langs_md = report_table(before, after, method), language_table(before_langs, after_langs)
+    plot_report(before, after, before_langs, after_langs, method, Path(folder) / "optimization_report.png")
+    (Path(folder) / "optimization_report.md").write_text(
+        f"# {method}: {description}\n\nSource: `{source}`\n\n{report}\n\n## Per language\n\n{langs_md}\n",
+        encoding="utf-8")
+    return report, langs_md

@@ -43,7 +43,7 @@ def describe_model(name: str) -> dict:
     path = Path(name)
     record = None
     if path.is_dir() and (path / "lingbridge_run.json").is_file():
-        from lingbridge.runs import read_record
+        from lingbridge.record import read_record
 
         record = read_record(path)
     elif path.exists() and not path.is_dir():
@@ -107,7 +107,7 @@ def _finetune_args(args, out_dir: Path, model: str) -> list[str]:
 
 def run_pawsx(args, model: dict, work: Path, languages: list[str]) -> dict:
     from lingbridge.recipes import finetune_classification
-    from lingbridge.runs import read_record
+    from lingbridge.record import read_record
 
     split = D.pawsx_splits(args.data_dir, languages, args.max_train_samples, args.max_eval_samples, args.dev_samples,
                            args.seed, args.cache_dir)
@@ -142,7 +142,7 @@ def _items_from_classification(run_dir: Path, work: Path) -> str | None:
 
 def run_xquad(args, model: dict, work: Path, languages: list[str]) -> dict:
     from lingbridge.recipes import finetune_qa
-    from lingbridge.runs import read_record
+    from lingbridge.record import read_record
 
     split = D.xquad_splits(args.data_dir, languages, args.max_train_samples, args.max_eval_samples,
                            args.xquad_test_share, args.seed, args.cache_dir)
@@ -364,7 +364,8 @@ def evaluate_suite(args) -> Path:
     """Run the suite described by parsed `args` (see `lingbridge.suite.build_parser`); returns the run directory."""
     import types
 
-    from lingbridge.training import finish_run, prepare_run, setup_logging, start_run
+    from lingbridge.runs import finish_run, prepare_run, start_run
+    from lingbridge.training import setup_logging
 
     setup_logging(types.SimpleNamespace(should_log=True))
     model = describe_model(args.model)

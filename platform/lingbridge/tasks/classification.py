@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from . import Task, register
+
+
+@dataclass
+class ClassificationArguments:
+    label_list: list[str] | None = field(default=None, metadata={"help": "Labels in id order (default: from the data)."})
+    text_pair_column: str | None = field(default=None, metadata={"help": "Second text column for pair tasks (NLI, paraphrase)."})
+    train_languages: list[str] | None = field(
+        default=None, metadata={"help": "Train on these languages only; the others are evaluated zero-shot (default: all)."})
+    selection_languages: str = field(
+        default="source", metadata={"help": "Dev set for model selection: 'source' (train languages: the honest zero-shot setting) or 'all'."})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "From-scratch models: config values to change, e.g. 'num_hidden_layers=4,hidden_size=256'."})
+
+    def __post_init__(self):
+        from ..languages import check_languages
+
+        if self.train_languages:
+            check_languages(self.train_languages, "train_languages")
+        if self.selection_languages not in ("source", "all"):
+            raise UserError(f"selection_languages must be 'source' or 'all', got '{self.selection_languages}'")
 
 
 def cast_labels(dsd, label_names: list[str] | None, where: str):
@@ -86,10 +108,8 @@ def classification_metrics(preds: np.ndarray, labels: np.ndarray) -> dict[str, f
 
 
 def compute_metrics(eval_pred) -> dict[str, float]:
-    logits, labels = eval_pred.predictions, eval_pred.label_ids
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    return classification_metrics(np.argmax(logits, axis=-1), labels)
+    """Trainer's `compute_metrics`: accuracy and macro P/R/F1 of the argmax."""
+    return classification_metrics(predictions(eval_pred.predictions), eval_pred.label_ids)
 
 
 def plot_confusion_matrix(preds, labels, label_names: list[str], path: Path, title: str = "") -> Path:
@@ -128,3 +148,44 @@ def plot_language_bars(table: dict[str, dict], metric: str, sources: list[str], 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def predictions(logits) -> np.ndarray:
+    """Post-processing: the predicted label id of each row (logits may come as a tuple)."""
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return np.argmax(logits, axis=-1)
+
+
+def collator(tokenizer, pad_to_max_length: bool = False):
+    """Dynamic padding (None when every row is already padded to max_seq_length); multiples of 8 on GPUs."""
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    if pad_to_max_length:
+        return None
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+
+
+def usage(model: str, example, adapter: bool = False) -> str:
+    """The model card's snippet: a `pipeline`, or peft's merge first for an unmerged adapter."""
+    text = example if isinstance(example, str) and example else "This works really well."
+    if adapter:
+        return ('from peft import AutoPeftModelForSequenceClassification\n'
+                'from transformers import AutoConfig, AutoTokenizer, pipeline\n\n'
+                f'labels = AutoConfig.from_pretrained("{model}").id2label\n'
+                f'model = AutoPeftModelForSequenceClassification.from_pretrained(\n'
+                f'    "{model}", num_labels=len(labels), id2label=labels).merge_and_unload()\n'
+                f'classify = pipeline("text-classification", model=model, '
+                f'tokenizer=AutoTokenizer.from_pretrained("{model}"), top_k=None)\n'
+                f'print(classify({text!r}))')
+    return ('from transformers import pipeline\n\n'
+            f'classify = pipeline("text-classification", model="{model}", top_k=None)\n'
+            f'print(classify({text!r}))')
+
+
+TASK = register(Task(
+    name="classification", pipeline_tag="text-classification", recipes=("finetune_classification",),
+    auto_class="AutoModelForSequenceClassification", peft_class="AutoPeftModelForSequenceClassification",
+    peft_task_type="SEQ_CLS", headline_metrics=("accuracy", "f1"),
+    preprocess=tokenize_splits, collator=collator, metrics=compute_metrics, postprocess=predictions, usage=usage,
+))

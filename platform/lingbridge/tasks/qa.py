@@ -1,9 +1,6 @@
-"""Extractive question answering: SQuAD-shaped data, features with a stride, span post-processing, EM/F1.
+"""Extractive question answering: features with a stride, span post-processing, EM/F1.
 
-The data shape is SQuAD's, flattened as the Hub's `rajpurkar/squad` is: one row per question with
-`id`, `title`, `context`, `question`, `answers: {"text": [...], "answer_start": [...]}` (empty for
-SQuAD v2.0's unanswerable questions) and lingbridge's `lang`. Nested SQuAD v1.1/v2.0 JSON files
-(XQuAD, MLQA, TyDi QA GoldP, the bundled sample) are flattened on load.
+The data (SQuAD-shaped rows with `lang`) comes from `lingbridge.data.squad`.
 
 Features follow `run_qa.py`: a context longer than `max_seq_length` becomes several windows that
 overlap by `doc_stride` tokens (fast tokenizer, `return_overflowing_tokens`), with the offset
@@ -18,264 +15,60 @@ from __future__ import annotations
 import json
 import re
 import string
+import time
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
-from ..languages import LANGUAGE_NAMES, NO_SPACE_LANGUAGES
-
-QA_COLUMNS = ("id", "title", "context", "question", "answers", "lang")
-
-
-def qa_features():
-    """The `datasets.Features` of a flattened QA split."""
-    from datasets import Features, Sequence, Value
-
-    return Features({"id": Value("string"), "title": Value("string"), "context": Value("string"),
-                     "question": Value("string"),
-                     "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int64"))},
-                     "lang": Value("string")})
+from ..languages import NO_SPACE_LANGUAGES
+from . import QuickstartStep, Task, register
 
 
-# ---- loading ------------------------------------------------------------------------------------------
+@dataclass
+class QAArguments:
+    question_column: str = field(default="question", metadata={"help": "Column holding the question (flat data)."})
+    context_column: str = field(default="context", metadata={"help": "Column holding the context (flat data)."})
+    answer_column: str = field(default="answers", metadata={"help": "Column holding SQuAD-style answers {text, answer_start}."})
+    id_column: str = field(default="id", metadata={"help": "Column holding the question id (flat data)."})
+    eval_files: list[str] | None = field(
+        default=None, metadata={"help": "Extra SQuAD JSON files to evaluate on, each one language (from the file name, e.g. xquad.de.json)."})
+    eval_datasets: list[str] | None = field(
+        default=None, metadata={"help": "Extra Hub datasets to evaluate on, as id:config (e.g. google/xquad:xquad.de); language from the config."})
+    version_2_with_negative: bool | None = field(
+        default=None, metadata={"help": "Some questions have no answer (SQuAD v2.0); default: detected from the data."})
+    null_score_diff_threshold: float = field(
+        default=0.0, metadata={"help": "v2.0: answer '' when null score − best span score exceeds this."})
+    tune_null_threshold: bool = field(
+        default=True, metadata={"help": "v2.0: replace null_score_diff_threshold by the one that maximises dev F1 "
+                                         "(the SQuAD v2.0 script's best_f1_thresh)."})
+    doc_stride: int = field(default=128, metadata={"help": "Tokens of overlap between the windows of a long context."})
+    n_best_size: int = field(default=20, metadata={"help": "Best start and end logits combined into candidate spans."})
+    max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in tokens."})
+    train_languages: list[str] | None = field(
+        default=None, metadata={"help": "Train on these languages only; the others are evaluated zero-shot (default: all)."})
+    selection_languages: str = field(
+        default="source", metadata={"help": "Dev set for model selection: 'source' (train languages: the honest zero-shot setting) or 'all'."})
 
-_NAME_TO_CODE = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
+    def __post_init__(self):
+        from ..languages import check_languages
 
-
-def language_from_name(name: str | None) -> str | None:
-    """The language a file or dataset config names: `xquad.de.json` → de, `dev-context-zh-question-zh` → zh.
-
-    The first dot/dash/underscore-separated part that is an ISO 639-1 code (for MLQA files, the
-    context language) or an English language name (TyDi QA ids: `finnish-...`).
-    """
-    if not name:
-        return None
-    for part in re.split(r"[^A-Za-z]+", Path(name).name.removesuffix(".json")):
-        low = part.lower()
-        if low in LANGUAGE_NAMES and low not in ("json", "test", "dev"):
-            return low
-        if low in _NAME_TO_CODE:
-            return _NAME_TO_CODE[low]
-    return None
-
-
-def squad_rows(doc: dict, lang: str, where: str) -> list[dict]:
-    """Flatten a nested SQuAD v1.1/v2.0 document (`{"data": [{"paragraphs": [{"context", "qas"}]}]}`)."""
-    rows = []
-    for article in doc["data"]:
-        for p, para in enumerate(article.get("paragraphs", [])):
-            context = para["context"]
-            for qa in para["qas"]:
-                answers = [] if qa.get("is_impossible") else qa.get("answers", [])
-                rows.append({"id": str(qa.get("id", f"{article.get('title', '')}-{p}-{len(rows)}")),
-                             "title": article.get("title", ""), "context": context, "question": qa["question"],
-                             "answers": {"text": [a["text"] for a in answers],
-                                         "answer_start": [int(a["answer_start"]) for a in answers]},
-                             "lang": qa.get("lang") or para.get("lang") or lang})
-    if not rows:
-        raise UserError(f"{where}: no questions found in the SQuAD-format file")
-    return rows
-
-
-def read_squad_file(path: str | Path, lang: str | None = None) -> list[dict] | None:
-    """Rows of a SQuAD-format JSON file, or None when the file is not nested SQuAD (a flat table).
-
-    The language is, in order: a `language` key at the top of the file, a language code or name in
-    the file name, `lang`, else 'und'.
-    """
-    from ..data.load import check_utf8
-
-    path = Path(path)
-    if path.suffix.lower() != ".json":
-        return None
-    check_utf8(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None  # JSON lines: a flat table for `datasets`
-    if not (isinstance(doc, dict) and isinstance(doc.get("data"), list) and doc["data"]
-            and isinstance(doc["data"][0], dict) and "paragraphs" in doc["data"][0]):
-        return None
-    lang = doc.get("language") or language_from_name(path.name) or lang or "und"
-    return squad_rows(doc, lang, str(path))
-
-
-def to_qa_dataset(rows: list[dict]):
-    from datasets import Dataset
-
-    return Dataset.from_list(rows, features=qa_features())
-
-
-def standardise(ds, columns: dict[str, str], lang: str, where: str):
-    """Rename the user's columns to `question`/`context`/`answers`/`id`, check `answers`, add `lang`."""
-    cols = ds.column_names
-    renames = {}
-    for canon, col in columns.items():
-        if col not in cols:
-            if canon == "id":
-                ds = ds.add_column("id", [str(i) for i in range(len(ds))])
-                continue
-            raise UserError(f"{where}: no column '{col}' for the {canon}; columns are: {', '.join(cols)}. "
-                            f"Set --{canon}_column")
-        if col != canon:
-            renames[col] = canon
-    ds = ds.rename_columns(renames) if renames else ds
-    answers = ds.features["answers"]
-    if not (isinstance(answers, dict) and {"text", "answer_start"} <= set(answers)):
-        raise UserError(f"{where}: column 'answers' must hold {{'text': [...], 'answer_start': [...]}} as SQuAD does, "
-                        f"got {answers}")
-    if "title" not in ds.column_names:
-        ds = ds.add_column("title", [""] * len(ds))
-    if "lang" not in ds.column_names:
-        # TyDi QA GoldP names the language in each id ("finnish-123...")
-        ids = ds["id"][:1]
-        lang = lang if lang != "und" else (language_from_name(ids[0].split("-")[0]) if ids else None) or lang
-        ds = ds.add_column("lang", [lang] * len(ds))
-    return ds.select_columns(list(QA_COLUMNS)).cast(qa_features())
-
-
-def check_answers(ds, where: str):
-    """Every answer must be the span of the context it points to.
-
-    A span off by a few characters (seen in translated sets) is moved to the nearest occurrence of
-    its text; an answer whose text is not in the context is dropped, and a question left with no
-    answer is dropped too (it would otherwise read as unanswerable). Returns (dataset, counts).
-    """
-    counts = {"moved": 0, "answers_dropped": 0, "questions_dropped": 0}
-    if len(ds) == 0:
-        return ds, counts
-    keep = []
-    fixed = []
-    for context, ans in zip(ds["context"], ds["answers"]):
-        texts, starts = [], []
-        for text, start in zip(ans["text"], ans["answer_start"]):
-            if context[start:start + len(text)] != text:
-                hits = [m.start() for m in re.finditer(re.escape(text), context)] if text else []
-                if not hits:
-                    counts["answers_dropped"] += 1
-                    continue
-                start = min(hits, key=lambda h: abs(h - start))
-                counts["moved"] += 1
-            texts.append(text)
-            starts.append(start)
-        keep.append(bool(texts) or not ans["text"])
-        fixed.append({"text": texts, "answer_start": starts})
-    if counts["moved"] or counts["answers_dropped"]:
-        ds = ds.remove_columns("answers").add_column("answers", fixed, feature=qa_features()["answers"])
-        ds = ds.select_columns(list(QA_COLUMNS))
-        if not all(keep):
-            counts["questions_dropped"] = keep.count(False)
-            ds = ds.select([i for i, k in enumerate(keep) if k])
-    return ds, counts
-
-
-def _split_by_context(ds, percentage: int):
-    """Hold out `percentage`% of the contexts (not rows: a context's questions stay together)."""
-    import hashlib
-
-    held = [int(hashlib.md5(c.encode()).hexdigest(), 16) % 100 < percentage for c in ds["context"]]
-    return (ds.select([i for i, h in enumerate(held) if not h]), ds.select([i for i, h in enumerate(held) if h]))
-
-
-def load_qa_splits(data_args, qa_args, cache_dir=None, seed: int = 42):
-    """Load QA data as train/validation/test `DatasetDict` of flattened SQuAD rows with `lang`.
-
-    Sources: the bundled `sample:qa` (default), a Hub dataset (`dataset_name`, SQuAD-shaped), or
-    local files (`train_file`/`validation_file`/`test_file`: nested SQuAD JSON, or flat json/jsonl/
-    parquet with the SQuAD columns); plus `eval_files` / `eval_datasets`, added to the test split.
-
-    Without a test split, the validation split is the test set and the dev set (checkpoint
-    selection) is held out from train by context (`validation_split_percentage`); without either,
-    the held-out part is both.
-
-    Returns:
-        (DatasetDict, sources, languages, answer-span report per split)
-    """
-    from dataclasses import replace
-
-    from datasets import DatasetDict, concatenate_datasets, load_dataset
-
-    from ..data.load import _load_files, check_row_languages, filter_languages, load_raw
-
-    cols = {"question": qa_args.question_column, "context": qa_args.context_column,
-            "answers": qa_args.answer_column, "id": qa_args.id_column}
-    single = data_args.languages[0] if data_args.languages and len(data_args.languages) == 1 else None
-    name = data_args.dataset_name or (None if data_args.train_file else "sample:qa")
-    if name and name.startswith("sample:"):
-        from ..data.sample import load_sample
-
-        raw = load_sample(name)
-        sources = [{"name": name, "kind": "bundled sample"}]
-        dsd = {split: standardise(ds, cols, single or "und", name) for split, ds in raw.items()}
-    elif name:
-        raw, sources = load_raw(replace(data_args, dataset_name=name, validation_split_percentage=0),
-                                cache_dir=cache_dir, seed=seed)
-        lang = language_from_name(data_args.dataset_config_name) or single or "und"
-        dsd = {split: standardise(ds, cols, lang, name) for split, ds in raw.items()}
-    else:
-        files = {s: f for s, f in (("train", data_args.train_file), ("validation", data_args.validation_file),
-                                   ("test", data_args.test_file)) if f}
-        dsd, sources = {}, []
-        for split, f in files.items():
-            rows = read_squad_file(f, single)
-            if rows is not None:
-                dsd[split] = to_qa_dataset(rows)
-            else:
-                lang = language_from_name(f) or single or "und"
-                dsd[split] = standardise(_load_files({split: f}, cache_dir)[split], cols, lang, f)
-            sources.append({"name": str(Path(f).resolve()), "split": split, "kind": "local file"})
-
-    dev_from_train = "test" not in dsd or "validation" not in dsd
-    if "test" not in dsd and "validation" in dsd:
-        dsd["test"] = dsd.pop("validation")
-    if dev_from_train:
-        if data_args.validation_split_percentage > 0:
-            dsd["train"], dsd["validation"] = _split_by_context(dsd["train"], data_args.validation_split_percentage)
-        else:
-            dsd["validation"] = dsd["train"].select([])
-    extra = []
-    for f in qa_args.eval_files or []:
-        rows = read_squad_file(f, single)
-        if rows is None:
-            raise UserError(f"eval_files: {f} is not a SQuAD-format JSON file ({{'data': [{{'paragraphs': ...}}]}})")
-        extra.append(to_qa_dataset(rows))
-        sources.append({"name": str(Path(f).resolve()), "split": "test", "kind": "local file"})
-    for spec in qa_args.eval_datasets or []:
-        hub_id, config = spec.split(":")
-        try:
-            ev = load_dataset(hub_id, config or None, cache_dir=cache_dir)
-        except Exception as err:
-            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"could not load eval dataset '{spec}': {msg}") from None
-        split = next((s for s in ("test", "validation") if s in ev), next(iter(ev)))
-        extra.append(standardise(ev[split], cols, language_from_name(config) or single or "und", spec))
-        sources.append({"name": hub_id, "config": config, "split": split, "kind": "hub"})
-    if extra:
-        dsd["test"] = concatenate_datasets(([dsd["test"]] if "test" in dsd else []) + extra)
-    if "test" not in dsd:
-        dsd["test"] = dsd["validation"]
-    dsd = DatasetDict(dsd)
-
-    where = name or data_args.train_file
-    found = check_row_languages(dsd, where=where)
-    if data_args.languages:
-        missing = [lang for lang in data_args.languages if lang not in found]
-        if missing:
-            raise UserError(f"languages {missing} not in {where} (it has: {', '.join(found)})")
-        dsd = DatasetDict(filter_languages(dsd, data_args.languages))
-    spans = {}
-    for split in dsd:
-        dsd[split], spans[split] = check_answers(dsd[split], f"{where} ({split})")
-    if len(dsd["train"]) == 0:
-        raise UserError(f"{where}: no training questions")
-    for src in sources:
-        src["fingerprints"] = {s: d._fingerprint for s, d in dsd.items()}
-        src["rows_loaded"] = {s: len(d) for s, d in dsd.items()}
-    return dsd, sources, data_args.languages or found, spans
-
+        if self.train_languages:
+            check_languages(self.train_languages, "train_languages")
+        if self.selection_languages not in ("source", "all"):
+            raise UserError(f"selection_languages must be 'source' or 'all', got '{self.selection_languages}'")
+        for name in ("doc_stride", "n_best_size", "max_answer_length"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for path in self.eval_files or []:
+            if not Path(path).is_file():
+                raise UserError(f"eval_files: file not found: {path}")
+        for name in self.eval_datasets or []:
+            if name.count(":") != 1:
+                raise UserError(f"eval_datasets: '{name}' should be id:config, e.g. google/xquad:xquad.de")
 
 # ---- features ------------------------------------------------------------------------------------------
 
@@ -561,28 +354,96 @@ def qa_metrics(em: np.ndarray, f1: np.ndarray, has_answer: np.ndarray) -> dict[s
     return out
 
 
-# ---- quickstart --------------------------------------------------------------------------------------------
+# ---- the recipe's steps ------------------------------------------------------------------------------------
 
 
-def quickstart_step(root, pretrain_dir, epochs=None) -> str:
-    """The QA step of `lingbridge quickstart`: the tiny recipe from the pretrained run into `root/qa`.
+def squad_version(train, test, version_2_with_negative: bool | None) -> bool:
+    """SQuAD v2.0 (unanswerable questions) when asked, else when the data has questions without answers."""
+    if version_2_with_negative is None:
+        return any(not a["text"] for split in (train, test) for a in split["answers"])
+    if not version_2_with_negative and any(not a["text"] for a in train["answers"]):
+        raise UserError("the training data has unanswerable questions (no answers) but version_2_with_negative is "
+                        "false; set it to true (SQuAD v2.0) or remove them")
+    return version_2_with_negative
 
-    Returns the per-language EM/F1 table (trained on the tiny config's languages, the rest zero-shot).
-    """
-    from ..cli import config_path
-    from ..evaluation import format_table
-    from ..recipes import finetune_qa
-    from ..runs import read_record
 
-    out = Path(root) / "qa"
-    args = ["--config", config_path("finetune_qa"), "--model_name_or_path", str(pretrain_dir), "--output_dir", str(out)]
-    if epochs is not None:
-        args += ["--num_train_epochs", str(epochs)]
-    finetune_qa.main(args)
-    record = read_record(out)
+def window_splits(train, dev, test, tokenizer, max_len: int, doc_stride: int, pad_to_max_length: bool = False,
+                  num_proc=None, spans_for_dev: bool = False) -> dict:
+    """Windows of `max_len` tokens overlapping by `doc_stride`: labelled for train and dev (dev keeps its
+    labels so that Trainer reports a loss for checkpoint selection), with spans for test (and dev, to tune
+    the null threshold)."""
+    kw = dict(tokenizer=tokenizer, max_seq_length=max_len, doc_stride=doc_stride, pad_to_max_length=pad_to_max_length)
+    out = {}
+    for name, ds, labelled in (("train", train, True), ("dev", dev, True), ("test", test, False),
+                               *((("dev_spans", dev, False),) if spans_for_dev else ())):
+        fn = prepare_train_features if labelled else prepare_eval_features
+        out[name] = ds.map(fn, batched=True, with_indices=not labelled, fn_kwargs=kw, num_proc=num_proc,
+                           remove_columns=ds.column_names, desc=f"Windows ({name})")
+    return out
+
+
+def predict_spans(trainer, examples, features, args, v2: bool, threshold: float):
+    """One answer per question from `trainer.predict` on its windows; returns (predictions, post-processing seconds)."""
+    out = trainer.predict(features.remove_columns(["example_index", "offset_mapping"]), metric_key_prefix="test")
+    start_logits, end_logits = out.predictions[:2]
+    started = time.perf_counter()
+    preds = postprocess_qa_predictions(
+        list(examples["context"]), np.asarray(features["example_index"]),
+        offsets_array(features, start_logits.shape[1]), start_logits, end_logits, n_best_size=args.n_best_size,
+        max_answer_length=args.max_answer_length, version_2_with_negative=v2, null_score_diff_threshold=threshold)
+    return preds, time.perf_counter() - started
+
+
+def write_predictions(path: Path, test, preds: list[dict], em, f1, v2: bool) -> Path:
+    """`predictions.json`: each test question with its prediction, gold answers, EM and F1."""
+    golds = [list(a["text"]) for a in test["answers"]]
+    rows = [{"id": i, "lang": lang, "question": q, "prediction": p["text"], "answers": g, "exact_match": e, "f1": f,
+             **({"null_score_diff": p["null_score_diff"]} if v2 else {})}
+            for i, lang, q, p, g, e, f in zip(test["id"], test["lang"], test["question"], preds, golds, em, f1)]
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+# ---- the registry entry -----------------------------------------------------------------------------------
+
+
+def collator(tokenizer, pad_to_max_length: bool = False):
+    """Dynamic padding of the windows (None when they are padded to max_seq_length already)."""
+    from .classification import collator as padding_collator
+
+    return padding_collator(tokenizer, pad_to_max_length)
+
+
+def usage(model: str, example, adapter: bool = False) -> str:
+    """transformers v5 has no question-answering pipeline: the card's snippet picks the span by hand."""
+    ex = example if isinstance(example, dict) and example else {"question": "Where is the museum?",
+                                                                "context": "The museum is in the old town."}
+    return ('import torch\nfrom transformers import AutoModelForQuestionAnswering, AutoTokenizer\n\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{model}")\n'
+            f'model = AutoModelForQuestionAnswering.from_pretrained("{model}")\n'
+            f'question, context = {ex.get("question")!r}, {ex.get("context")!r}\n'
+            'enc = tokenizer(question, context, truncation="only_second", return_tensors="pt")\n'
+            'with torch.no_grad():\n    out = model(**enc)\n'
+            'start, end = int(out.start_logits[0].argmax()), int(out.end_logits[0].argmax())\n'
+            'print(tokenizer.decode(enc["input_ids"][0][start:end + 1]))')
+
+
+def quickstart_summary(record: dict) -> dict:
+    """The quickstart's QA table: EM/F1 per language, the training languages marked as sources."""
     sources = record["train_languages"]
     table = {lang: {"role": "" if lang == "all" else ("source" if lang in sources else "zero-shot"), **row}
              for lang, row in record["metrics"]["per_language"].items()}
     cols = ["role", "exact_match", "f1"] + [c for c in ("has_ans_f1", "no_ans_f1") if c in table.get("all", {})] + ["n"]
-    return ("Extractive QA (bundled SQuAD v2.0-style sample, test split; EM/F1 in %, zh F1 per character):\n"
-            + format_table(table, cols))
+    return {"heading": "Extractive QA (bundled SQuAD v2.0-style sample, test split; EM/F1 in %, zh F1 per character):",
+            "table": table, "columns": cols}
+
+
+TASK = register(Task(
+    name="qa", pipeline_tag="question-answering", recipes=("finetune_qa",),
+    auto_class="AutoModelForQuestionAnswering", peft_class="AutoPeftModelForQuestionAnswering",
+    peft_task_type="QUESTION_ANS", headline_metrics=("f1", "exact_match"),
+    preprocess=prepare_train_features, collator=collator, metrics=qa_metrics, postprocess=postprocess_qa_predictions,
+    usage=usage,
+    quickstart=QuickstartStep(config="finetune_qa/tiny", title="extractive QA from the pretrained model (train en, "
+                              "zero-shot de/zh)", from_pretrain=True, summarize=quickstart_summary),
+))

@@ -21,6 +21,30 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..languages import LANGUAGE_NAMES, NO_SPACE_LANGUAGES
+from . import QuickstartStep, Task, register
+
+
+@dataclass
+class TranslationArguments:
+    directions: list[str] | None = field(
+        default=None, metadata={"help": "Directions as src-tgt (en-de de-en ...); default: both ways of every pair in the data."})
+    max_target_length: int = field(default=128, metadata={"help": "Truncate tokenised targets to this length (sources: max_seq_length)."})
+    source_prefix: str | None = field(
+        default=None, metadata={"help": "Text before every source, e.g. 'translate {src} to {tgt}: ' (default: the model family's)."})
+    model_language_codes: list[str] | None = field(
+        default=None, metadata={"help": "ISO code → model code where the built-in tables lack one, e.g. zh=zho_Hant."})
+    warm_start_decoder: bool = field(
+        default=True, metadata={"help": "From an encoder-only checkpoint (a pretrain run): initialise the decoder from it too."})
+
+    def __post_init__(self):
+        if self.max_target_length < 4:
+            raise UserError(f"max_target_length must be at least 4, got {self.max_target_length}")
+        for item in self.model_language_codes or []:
+            if "=" not in item:
+                raise UserError(f"model_language_codes: '{item}' is not of the form iso=code (e.g. zh=zho_Hant)")
+
+    def code_overrides(self) -> dict[str, str]:
+        return dict(item.split("=", 1) for item in self.model_language_codes or [])
 
 # ISO 639-1 → FLORES-200 codes (NLLB). Macrolanguages map to the variety NLLB was trained on
 # (ar → Modern Standard Arabic, fa → Western Persian, zh → Simplified Chinese, ...).
@@ -263,6 +287,38 @@ def seq2seq_collator(tokenizer, model, pad_to_multiple_of: int | None = None):
     return Collator(tokenizer, model=model, pad_to_multiple_of=pad_to_multiple_of)
 
 
+# ---- the recipe's steps ------------------------------------------------------------------------------------
+
+
+def direction_splits(dsd, directions: list[tuple[str, str]], eval_split: str, max_eval_samples: int | None = None):
+    """`{"train"|"dev"|"test": {(src, tgt): rows}}`: each split oriented per direction (dev/test capped).
+
+    Raises `UserError` when a direction has no test rows.
+    """
+    from ..data.load import limit
+
+    splits = {"train": {}, "dev": {}, "test": {}}
+    for src, tgt in directions:
+        splits["train"][(src, tgt)] = orient(dsd["train"], src, tgt)
+        splits["dev"][(src, tgt)] = limit(orient(dsd["validation"], src, tgt), max_eval_samples)
+        splits["test"][(src, tgt)] = limit(orient(dsd[eval_split], src, tgt), max_eval_samples)
+    empty = [f"{s}-{t}" for (s, t), d in splits["test"].items() if len(d) == 0]
+    if empty:
+        raise UserError(f"no {eval_split} rows for directions {empty}; give more data or drop them from directions")
+    return splits
+
+
+def translate_test_sets(trainer, directions: list[Direction], encoded: dict, texts: dict, tokenizer, prefix: str) -> list[dict]:
+    """Generate every direction's test set (each with its own target code); rows of src, ref, hyp per sentence."""
+    rows = []
+    for d in directions:
+        out = trainer.predict(encoded[d.name], metric_key_prefix=prefix, **d.gen_kwargs())
+        test = texts[(d.src, d.tgt)]
+        rows += [{"direction": d.name, "src_lang": d.src, "tgt_lang": d.tgt, "src": s, "ref": r, "hyp": h}
+                 for s, r, h in zip(test["src"], test["tgt"], decode(tokenizer, out.predictions))]
+    return rows
+
+
 # ---- metrics -------------------------------------------------------------------------------------
 
 
@@ -347,83 +403,109 @@ def write_translations(rows: list[dict], path: Path) -> Path:
     return path
 
 
-# ---- models ----------------------------------------------------------------------------------------
-
-# The built-in tiny seq2seq model: the M2M100/NLLB architecture (pre-LayerNorm) at 2+2 layers, hidden 128;
-# trains on a 2-core CPU in a few minutes. A post-LN model (Marian) at this size and a tiny corpus lets the
-# decoder memorise the targets while the encoder collapses to one vector for every input: pre-LN does not.
-TINY_SEQ2SEQ = dict(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                    decoder_attention_heads=4, encoder_ffn_dim=512, decoder_ffn_dim=512, dropout=0.1,
-                    attention_dropout=0.0, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
-                    max_position_embeddings=256, scale_embedding=True)
+# ---- back-translation (training-data augmentation) ---------------------------------------------------
 
 
-def tiny_seq2seq_config(tokenizer, **overrides):
-    """A from-scratch M2M100-architecture config for `tokenizer` (decoding starts from its `<s>`)."""
-    from transformers import M2M100Config
+def _load_seq2seq(name: str):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    return M2M100Config(**{**TINY_SEQ2SEQ, "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
-                           "eos_token_id": tokenizer.eos_token_id, "bos_token_id": tokenizer.bos_token_id,
-                           "decoder_start_token_id": tokenizer.bos_token_id, **overrides})
+    from ..models import check_model_source
+
+    check_model_source(name, "backtranslation_model")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForSeq2SeqLM.from_pretrained(name, use_safetensors=True)  # never unpickle weights
+    except (OSError, ValueError) as err:
+        raise UserError(f"could not load translation model '{name}': {str(err).splitlines()[0]}") from None
+    return model.eval(), tokenizer
 
 
-def warm_start_from_encoder(path: str, tokenizer, warm_decoder: bool = True):
-    """An encoder-decoder model whose encoder (and decoder) start from an encoder-only checkpoint.
+def _direction(model, tokenizer, src: str | None, tgt: str | None):
+    """How to tell the model src → tgt (prefix, tokenizer codes, forced BOS), as the translation recipe does."""
+    if not (src and tgt):
+        return None
+    return make_directions([(src, tgt)], model.config, tokenizer)[0]
 
-    Rothe et al. (2020): a BERT/XLM-R checkpoint initialises both sides; only the decoder's
-    cross-attention is new. Used for lingbridge pretrain run directories.
+
+def translate(texts: list[str], model, tokenizer, batch_size: int = 16, max_length: int = 128,
+              direction=None) -> list[str]:
+    """Greedy translation of `texts` with a seq2seq model (`generate`, special tokens skipped).
+
+    Args:
+        direction: a `Direction` for multilingual models (prefix,
+            `src_lang`, forced first token), or `None` for a model with one direction.
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, EncoderDecoderModel
+    import torch
 
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False, use_safetensors=True)
-    if warm_decoder:
-        decoder, info = AutoModelForCausalLM.from_pretrained(path, is_decoder=True, add_cross_attention=True,
-                                                             use_safetensors=True, output_loading_info=True)
-        missing = list(info.get("missing_keys", []))
-    else:
-        cfg = AutoConfig.from_pretrained(path, is_decoder=True, add_cross_attention=True)
-        decoder, missing = AutoModelForCausalLM.from_config(cfg), ["decoder.*"]
-    model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
-    for cfg in (model.config, model.generation_config):
-        cfg.decoder_start_token_id = tokenizer.bos_token_id
-        cfg.pad_token_id = tokenizer.pad_token_id
-        cfg.eos_token_id = tokenizer.eos_token_id
-    return model, missing
-
-
-def is_encoder_only(path: str) -> bool:
-    """True for a checkpoint (e.g. a lingbridge pretrain run) that has no decoder to translate with."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
-    return not getattr(config, "is_encoder_decoder", False) and config.model_type in (
-        "xlm-roberta", "roberta", "bert", "distilbert", "electra", "camembert", "deberta-v2")
+    out: list[str] = []
+    device = next(model.parameters()).device
+    prefix = direction.prefix if direction else ""
+    if direction and direction.src_code:
+        tokenizer.src_lang = direction.src_code
+    gen = direction.gen_kwargs() if direction else {}
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer([prefix + t for t in texts[start:start + batch_size]], return_tensors="pt", padding=True,
+                          truncation=True, max_length=max_length).to(device)
+        batch.pop("token_type_ids", None)
+        with torch.no_grad():
+            ids = model.generate(**batch, max_new_tokens=max_length, num_beams=1, do_sample=False, **gen)
+        out.extend(t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True))
+    return out
 
 
-# ---- quickstart ------------------------------------------------------------------------------------
+def back_translate(texts: list[str], forward: str, backward: str | None = None, batch_size: int = 16,
+                   max_length: int = 128, lang: str | None = None, pivot: str | None = None) -> tuple[list[str], list[str]]:
+    """Translate `texts` to the pivot language with `forward` and back with `backward`.
 
+    Args:
+        texts: texts in the language the forward model reads.
+        forward: Hub id, folder or translation run directory (text language → pivot).
+        backward: the same for pivot → text language (default: `forward`, for a model that
+            translates both ways).
+        lang, pivot: language codes; when both are given, the model is told each direction the way
+            the translation recipe does (a translation run's language tags, NLLB/M2M100/mBART-50
+            codes, T5 prefixes). Without them, each model translates in its only direction.
 
-def quickstart_step(root: Path, pretrain_dir: Path, epochs: float | None) -> str:
-    """Quickstart: the tiny translation recipe (from scratch, three directions) into `root/translation`.
-
-    The built-in tiny seq2seq model, not a warm start from `pretrain_dir`: the warm-started encoder-decoder
-    converges in fewer epochs but each step costs ~3x as much on a CPU (measured), so it is slower overall at
-    this size. Returns the per-direction BLEU/chrF table to print.
+    Returns:
+        (back-translated texts, pivot texts), aligned with `texts`.
     """
-    from ..cli import config_path
-    from ..evaluation import format_table
-    from ..recipes import finetune_translation
-    from ..runs import read_record
+    model, tok = _load_seq2seq(forward)
+    middle = translate(texts, model, tok, batch_size, max_length, _direction(model, tok, lang, pivot))
+    if backward and backward != forward:
+        model, tok = _load_seq2seq(backward)
+    return translate(middle, model, tok, batch_size, max_length, _direction(model, tok, pivot, lang)), middle
 
-    out = Path(root) / "translation"
-    args = ["--config", config_path("finetune_translation"), "--output_dir", str(out),
-            "--directions", "en-de", "de-en", "en-zh"]
-    if epochs is not None:
-        args += ["--num_train_epochs", str(epochs)]
-    finetune_translation.main(args)
-    record = read_record(out)
+
+# ---- the registry entry -----------------------------------------------------------------------------------
+
+
+def usage(model: str, example, adapter: bool = False) -> str:
+    """transformers v5 has no translation pipeline: the card's snippet calls `generate`."""
+    text = example if isinstance(example, str) and example else "Good morning."
+    return ('from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n'
+            f'tokenizer = AutoTokenizer.from_pretrained("{model}")\n'
+            f'model = AutoModelForSeq2SeqLM.from_pretrained("{model}")\n'
+            f'inputs = tokenizer({text!r}, return_tensors="pt")\n'
+            'print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))')
+
+
+def quickstart_summary(record: dict) -> dict:
+    """The quickstart's translation table: BLEU/chrF per direction, with any metric notes."""
     table = record["metrics"]["per_language"]
-    notes = [r["note"] for r in table.values() if r.get("note")]
-    text = (f"Translation ({record['init']}; test split, greedy decoding unless num_beams is set):\n"
-            + format_table(table, ["bleu", "chrf", "bleu_tokenize", "n"], first="direction"))
-    return text + ("\n" + "\n".join(f"note: {n}" for n in notes) if notes else "")
+    return {"heading": f"Translation ({record['init']}; test split, greedy decoding unless num_beams is set):",
+            "table": table, "columns": ["bleu", "chrf", "bleu_tokenize", "n"], "first": "direction",
+            "notes": [r["note"] for r in table.values() if r.get("note")]}
+
+
+# The quickstart trains the built-in tiny seq2seq model from scratch, not a warm start from the pretraining
+# run: the warm-started encoder-decoder converges in fewer epochs but each step costs ~3x as much on a CPU
+# (measured), so it is slower overall at this size.
+TASK = register(Task(
+    name="translation", pipeline_tag="translation", recipes=("finetune_translation",),
+    auto_class="AutoModelForSeq2SeqLM", peft_class="AutoPeftModelForSeq2SeqLM", peft_task_type="SEQ_2_SEQ_LM",
+    headline_metrics=("bleu", "chrf"), preprocess=tokenize_direction, collator=seq2seq_collator,
+    metrics=metrics_table, postprocess=decode, usage=usage,
+    quickstart=QuickstartStep(config="finetune_translation/tiny", title="translation, a tiny seq2seq model from "
+                              "scratch (en-de, de-en, en-zh)", args=("--directions", "en-de", "de-en", "en-zh"),
+                              summarize=quickstart_summary),
+))

@@ -52,7 +52,7 @@ def load_vision_run(run_dir: str | Path, device: str = "cpu") -> VisionRun:
     Raises:
         UserError: not a run directory, or a run of another job.
     """
-    from ..runs import read_record
+    from ..record import read_record
     from .models import load_models
 
     record = read_record(run_dir)

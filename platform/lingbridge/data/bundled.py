@@ -64,7 +64,7 @@ def _rows(name: str) -> dict[str, list[dict]]:
                      "src_lang": "en", "tgt_lang": lang, "src": item["en"], "tgt": item[lang]}
                 )
     elif name == "qa":
-        from ..tasks.qa import squad_rows
+        from .squad import squad_rows
 
         for entry in sorted((resources.files("lingbridge") / "sample_data" / "qa").iterdir(), key=lambda p: p.name):
             if entry.name.endswith(".json"):
@@ -95,7 +95,7 @@ def load_sample(name: str):
             # flat columns are the canonical form here.
             rows = [{k: v for k, v in r.items() if k != "translation"} for r in rows]
         if name == "qa":
-            from ..tasks.qa import qa_features
+            from .squad import qa_features
 
             out[split] = Dataset.from_list(rows, features=qa_features())
             continue

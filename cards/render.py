@@ -11,12 +11,11 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from .evaluation import format_table
-from .languages import LANGUAGE_NAMES
-from .runs import read_record
+from lingbridge.evaluation import format_table
+from lingbridge.languages import LANGUAGE_NAMES
+from lingbridge.record import read_record
+from lingbridge.tasks import get_task, task_of_record
 
-# Pipeline tags the cards know how to write a usage snippet for (transformers `pipeline` tasks).
-PIPELINE_TAGS = {"text-classification", "fill-mask", "translation", "question-answering"}
 # A subset of the Hub's license identifiers (https://huggingface.co/docs/hub/repositories-licenses).
 HUB_LICENSES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
                 "cc-by-nc-sa-4.0", "cc0-1.0", "gpl-3.0", "lgpl-3.0", "openrail", "other", "unknown"}
@@ -24,53 +23,19 @@ RESULT_METRICS = ("accuracy", "precision", "recall", "f1", "exact_match", "bleu"
 
 
 def _template_path() -> Path:
-    return Path(str(resources.files("lingbridge.card_templates") / "model_card.md"))
+    return Path(str(resources.files("lingbridge.cards") / "model_card.md"))
 
 
 def usage_snippet(record: dict, model: str, adapter: bool = False) -> str:
-    """A `pipeline(...)` snippet for this run that runs as written (the card tests execute it).
+    """The code that loads and runs this run's model, from its registry task (the card tests execute it).
 
     `adapter`: the folder holds an unmerged LoRA adapter, which `pipeline` cannot open by itself:
     peft loads base + adapter and merges them first.
     """
     if record.get("usage"):  # a run that loads its own way (`lingbridge optimize`: ONNX, int8, pruned heads)
         return record["usage"].replace("{model}", model)
-    task = record.get("pipeline_tag")
-    example = record.get("example_input")
-    head = 'from transformers import pipeline\n\n'
-    if adapter and task == "text-classification":
-        return ('from peft import AutoPeftModelForSequenceClassification\n'
-                'from transformers import AutoConfig, AutoTokenizer, pipeline\n\n'
-                f'labels = AutoConfig.from_pretrained("{model}").id2label\n'
-                f'model = AutoPeftModelForSequenceClassification.from_pretrained(\n'
-                f'    "{model}", num_labels=len(labels), id2label=labels).merge_and_unload()\n'
-                f'classify = pipeline("text-classification", model=model, '
-                f'tokenizer=AutoTokenizer.from_pretrained("{model}"), top_k=None)\n'
-                f'print(classify({(example or "This works really well.")!r}))')
-    if task == "fill-mask":
-        return head + f'fill = pipeline("fill-mask", model="{model}")\nprint(fill("Paris is the <mask> of France."))'
-    if task == "question-answering":  # transformers v5 has no question-answering pipeline: the span by hand
-        ex = example if isinstance(example, dict) and example else {"question": "Where is the museum?",
-                                                                    "context": "The museum is in the old town."}
-        return ('import torch\nfrom transformers import AutoModelForQuestionAnswering, AutoTokenizer\n\n'
-                f'tokenizer = AutoTokenizer.from_pretrained("{model}")\n'
-                f'model = AutoModelForQuestionAnswering.from_pretrained("{model}")\n'
-                f'question, context = {ex.get("question")!r}, {ex.get("context")!r}\n'
-                'enc = tokenizer(question, context, truncation="only_second", return_tensors="pt")\n'
-                'with torch.no_grad():\n    out = model(**enc)\n'
-                'start, end = int(out.start_logits[0].argmax()), int(out.end_logits[0].argmax())\n'
-                'print(tokenizer.decode(enc["input_ids"][0][start:end + 1]))')
-    if task == "translation":  # transformers v5 has no translation pipeline: generate
-        return ('from transformers import AutoModelForSeq2SeqLM, AutoTokenizer\n\n'
-                f'tokenizer = AutoTokenizer.from_pretrained("{model}")\n'
-                f'model = AutoModelForSeq2SeqLM.from_pretrained("{model}")\n'
-                f'inputs = tokenizer({(example or "Good morning.")!r}, return_tensors="pt")\n'
-                'print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0], skip_special_tokens=True))')
-    if task in PIPELINE_TAGS or task is None:
-        return head + (f'classify = pipeline("text-classification", model="{model}", top_k=None)\n'
-                       f'print(classify({(example or "This works really well.")!r}))')
-    # vision and generative runs have no transformers pipeline: the lingbridge helpers load them
-    return f'from lingbridge.vision import load_vision_run\n\nmodel = load_vision_run("{model}")'
+    task = task_of_record(record) or get_task("classification")
+    return task.usage(model, record.get("example_input"), adapter)
 
 
 def _dataset_id(source: dict) -> str:
@@ -172,6 +137,7 @@ def render_card(run_dir: str | Path, repo_id: str | None = None, publish_as: str
     from huggingface_hub import ModelCard, ModelCardData
 
     record = read_record(run_dir)
+    task = task_of_record(record)
     langs = [lang for lang in record.get("languages", []) if lang in LANGUAGE_NAMES]
     base = base_model or record.get("base_model")
     if base and (Path(base).exists() or Path(base).is_absolute() or base.startswith(".")):
@@ -184,7 +150,7 @@ def render_card(run_dir: str | Path, repo_id: str | None = None, publish_as: str
         language=langs or None,
         license=record.get("license", "apache-2.0"),
         # vision runs are plain PyTorch modules saved as safetensors, not transformers models
-        library_name="peft" if unmerged else ("pytorch" if record.get("job", "").startswith("train_") else "transformers"),
+        library_name="peft" if unmerged else ("pytorch" if task and task.modality == "image" else "transformers"),
         base_model=base,
         datasets=datasets or None,
         metrics=sorted({e.metric_type for e in evals}) or None,

@@ -7,7 +7,7 @@ answerable questions (answers are character spans, several gold spans where a na
 one unanswerable question (SQuAD v2.0's `is_impossible`). Some paragraphs get extra sentences
 so that a context is longer than a tiny model's `max_seq_length` and must be split with a stride.
 
-Run from the repository root to regenerate (deterministic): `python platform/lingbridge/sample_data/qa/_build.py`.
+Run from the repository root to regenerate (deterministic): `python scripts/build_qa_sample.py`.
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ def build() -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    folder = Path(__file__).parent
+    folder = Path(__file__).resolve().parents[1] / "platform" / "lingbridge" / "sample_data" / "qa"
     for lang, doc in build().items():
         (folder / f"{lang}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         n_q = sum(len(p["qas"]) for a in doc["data"] for p in a["paragraphs"])
