@@ -492,12 +492,13 @@ def build_pretraining_stream(text_streams: dict, tokenizer, block_size: int, *, 
     def prep(ds):
         return ds.shuffle(seed=seed, buffer_size=shuffle_buffer) if shuffle_buffer else ds
 
-    # `interleave_datasets` reads its sources from threads, and a fast tokenizer's call switches
-    # truncation on or off on the shared Rust object: packing (no truncation) and TLM (truncation)
-    # must not share one, or a thread sees the other's setting (truncated lines, overlong pairs).
-    tlm_tokenizer = copy.deepcopy(tokenizer)
+    # `interleave_datasets` reads its sources from threads (also between training steps), and a fast
+    # tokenizer's call switches truncation on or off on the shared Rust object: packing (no
+    # truncation), TLM (truncation) and the caller (evaluation) must each have their own, or a thread
+    # sees another's setting (truncated lines, overlong pairs).
+    mlm_tokenizer, tlm_tokenizer = copy.deepcopy(tokenizer), copy.deepcopy(tokenizer)
 
-    encode = (lambda ds: pack_stream(ds, tokenizer, block_size)) if pack else (lambda ds: tokenize_lines(ds, tokenizer, block_size))
+    encode = (lambda ds: pack_stream(ds, mlm_tokenizer, block_size)) if pack else (lambda ds: tokenize_lines(ds, mlm_tokenizer, block_size))
     mlm_streams = {lang: encode(prep(ds)) for lang, ds in text_streams.items()}
     if stopping_strategy == "repeat":
         # A stream that yields nothing would make `repeat` spin forever: fail now, naming it.
