@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 
@@ -18,7 +19,10 @@ def exit_on_user_error(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as err:
-            print(f"error: {err}", file=sys.stderr, flush=True)
+            # Under several processes every rank runs the same checks on the same input and stops with the
+            # same message: rank 0 prints it, so the user reads one line.
+            if os.environ.get("RANK", "0") == "0":
+                print(f"error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)
 
     return wrapper
