@@ -10,13 +10,17 @@ Two CPU processes (gloo DDP):
 Continue xlm-roberta-base on your corpus, on GPUs:
     accelerate launch --config_file recipes/accelerate/multi_gpu.yaml recipes/pretrain.py \
         --config recipes/configs/pretrain/base.yaml
+Streamed, for corpora larger than memory (shard folders per language, Hub ids; packed; resumable mid-stream):
+    accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/small.yaml   # ../shared/datasets/parallel, 2 CPU cores
+    accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/small.yaml --streaming true \
+        --stream_corpus en=/data/cc100/en/ de=/data/cc100/de/*.jsonl.gz zh=hub:allenai/c4:zh --max_steps 100000
 
 The run directory it writes is a `model_name_or_path` for recipes/finetune_classification.py.
 """
 
 from __future__ import annotations
 
-from lingbridge.errors import exit_on_user_error
+from lingbridge.errors import UserError, exit_on_user_error
 from lingbridge.tasks.mlm import PretrainArguments
 
 
@@ -35,6 +39,16 @@ def plan_data(configs) -> dict:
     from lingbridge.data.parallel import load_parallel
 
     model_args, data_args, _, args = configs[:4]
+    if args.streaming:  # a stream has no row count: the steps set the rows
+        from itertools import islice
+
+        from lingbridge.tasks.mlm import StreamedCorpus
+
+        training_args = configs[5]
+        corpus = StreamedCorpus(data_args, args, training_args)
+        rows = training_args.max_steps * training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+        return {"rows": rows, "texts": list(islice(corpus.tokenizer_texts(), 2000)), "languages": corpus.languages,
+                "task": "mlm"}
     data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:corpus")
     dsd, _, languages = load_splits(data_args, {"text": data_args.text_column, "lang": data_args.lang_column})
     train, _ = sample_by_language(dsd["train"], args.sampling_alpha, num_rows=args.sampled_rows)
@@ -51,13 +65,10 @@ def main(argv=None):
     from datasets import concatenate_datasets
     from transformers import set_seed
 
-    from lingbridge.data import clean_splits, load_splits, sample_by_language
-    from lingbridge.data.load import filter_languages, limit
-    from lingbridge.data.parallel import load_parallel
     from lingbridge.models import build_model, check_model_source
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
-    from lingbridge.tasks.mlm import TASK, encode_pairs, has_language_tags, pack_blocks, perplexity_per_language
+    from lingbridge.tasks.mlm import TASK, has_language_tags, load_pretraining_corpus, perplexity_per_language, stream_position
     from lingbridge.tokenization import fertility, load_or_train_tokenizer
     from lingbridge.training import build_trainer, logger, plot_loss_curves, setup_logging
 
@@ -65,77 +76,65 @@ def main(argv=None):
     set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
     check_model_source(model_args.model_name_or_path)
     check_model_source(model_args.tokenizer_name, "tokenizer_name")
+    if args.config_overrides and model_args.model_name_or_path:
+        raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
     run = start_run("pretrain", run_args, training_args)
     logger.info("config: %s", config_dict(model_args, data_args, args))
 
-    # ---- data: load → clean → language sampling -------------------------------------------------
-    data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:corpus")
-    with training_args.main_process_first(desc="load and clean the corpus"):
-        corpus, sources, languages = load_splits(data_args, {"text": data_args.text_column, "lang": data_args.lang_column})
-        corpus, cleaning = clean_splits(corpus, clean_args)
-        pairs, pair_cleaning = None, None
-        if args.tlm and args.parallel_dataset:
-            pairs, pair_source = load_parallel(args.parallel_dataset, languages)
-            pairs, pair_cleaning = clean_splits(pairs, clean_args, text_columns=("src", "tgt"))
-            sources.append(pair_source)
-    train_mono, sampling = sample_by_language(corpus["train"], args.sampling_alpha, num_rows=args.sampled_rows,
-                                              seed=training_args.seed)
-    train_mono = limit(train_mono, data_args.max_train_samples)
-    logger.info("language sampling (alpha=%s): %s", args.sampling_alpha,
-                {k: round(v["q"], 3) for k, v in sampling.items()})
-
+    # ---- data: in memory (load → clean → language sampling) or streamed (--streaming) ----------------
+    corpus = load_pretraining_corpus(data_args, clean_args, args, training_args)
+    languages = corpus.languages
     prepare_run(run)  # the data is valid: now the run folder may exist
 
-    # ---- tokenizer: the model's own, or a Unigram trained on the sampled corpus (main process, shared) ---
-    tokenizer, tok_source = load_or_train_tokenizer(model_args, lambda: train_mono["text"], languages,
+    # ---- tokenizer: the model's own, or a Unigram trained on the language-sampled corpus (main process) ---
+    tokenizer, tok_source = load_or_train_tokenizer(model_args, corpus.tokenizer_texts, languages,
                                                     data_args.max_seq_length, share_dir=run.work, show_progress=True)
-    by_lang = {lang: filter_languages({"v": corpus["validation"]}, [lang])["v"] for lang in languages}
-    fert = fertility(tokenizer, {lang: ds["text"] for lang, ds in by_lang.items()})
+    fert = fertility(tokenizer, corpus.fertility_texts())
 
-    # ---- tokenise: MLM lines, TLM pairs ("<s> A </s></s> B </s>", masked together) ---------------
+    # ---- tokenise: MLM lines or packed blocks, TLM pairs ("<s> A </s></s> B </s>", masked together) ----
     max_len = min(data_args.max_seq_length, tokenizer.model_max_length)
     has_tags = args.language_tags and has_language_tags(tokenizer, languages)
-    encode_mono, num_proc = TASK.preprocess(tokenizer, max_len), data_args.preprocessing_num_workers
-    with training_args.main_process_first(desc="tokenise"):
-        parts = [train_mono.map(encode_mono, batched=True, num_proc=num_proc, remove_columns=train_mono.column_names,
-                                desc="Tokenising MLM")]
-        evals = {lang: limit(ds, data_args.max_eval_samples) for lang, ds in by_lang.items()}
-        evals = {lang: ds.map(encode_mono, batched=True, remove_columns=ds.column_names) for lang, ds in evals.items() if len(ds)}
-        if pairs is not None:
-            encode = encode_pairs(tokenizer, max_len, has_tags)
-            cols = pairs["train"].column_names
-            parts.append(limit(pairs["train"], data_args.max_train_samples).map(
-                encode, batched=True, with_indices=True, num_proc=num_proc, remove_columns=cols,
-                desc="Tokenising TLM").remove_columns("lang"))
-            evals["tlm"] = limit(pairs["validation"], data_args.max_eval_samples).map(
-                encode, batched=True, with_indices=True, remove_columns=cols).remove_columns("lang")
-        if args.pack_sequences:
-            parts[0] = pack_blocks(parts[0], max_len, num_proc)
-    train_ds = concatenate_datasets(parts)
+    train_ds, evals, train_rows = corpus.datasets(tokenizer, max_len, has_tags)
+    sampling = corpus.sampling
+    logger.info("language sampling (alpha=%s): %s", args.sampling_alpha,
+                {k: round(v["q"], 3) for k, v in (sampling.get("per_language") or sampling).items()})
 
-    # ---- model, train, perplexity per language ----------------------------------------------------
-    model, init, _, params = build_model(TASK, model_args, tokenizer, max_seq_length=max_len)
-    trainer = build_trainer(model, training_args, train_dataset=train_ds,
+    # ---- model, train (a stream resumes where its checkpoint stood), perplexity per language ----------
+    model, init, _, params = build_model(TASK, model_args, tokenizer, max_seq_length=max_len,
+                                         config_overrides=args.config_overrides)
+    callbacks, checkpoint = [], run.last_checkpoint()
+    if corpus.stream is not None:
+        from lingbridge.data.streaming import stream_state_callback
+
+        callbacks.append(stream_state_callback(corpus.stream))
+        if checkpoint and corpus.stream.load(checkpoint):
+            training_args.ignore_data_skip = True  # the stream is already there: no re-reading
+    trainer = build_trainer(model, training_args, callbacks=callbacks, train_dataset=train_ds,
                             eval_dataset=concatenate_datasets(list(evals.values())),
                             data_collator=TASK.collator(tokenizer, args.mlm_probability), processing_class=tokenizer)
-    result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     per_language = perplexity_per_language(trainer, evals, languages, training_args.seed)
 
     # ---- run directory -----------------------------------------------------------------------------
     save_model(run, trainer.model, tokenizer)
+    position = None
     if trainer.is_world_process_zero():
         plot_loss_curves(trainer.state.log_history, run.work / "loss.png", "Pretraining loss (MLM + TLM)")
+        position = stream_position(corpus.stream, training_args, trainer.state.global_step, run.work)
+    tlm = bool(train_rows.get("tlm") or train_rows.get("tlm_ratio"))
     record = RunRecord(
         job="pretrain", task=TASK.pipeline_tag, pipeline_tag=TASK.pipeline_tag, languages=languages,
         config=config_dict(model_args, data_args, clean_args, args, run_args, training_args), config_file=config_path,
-        eval_split="validation", init=init, base_model=model_args.model_name_or_path, parameters=params,
-        data_sources=sources, cleaning=cleaning, metrics={"per_language": per_language},
+        eval_split="validation" if corpus.stream is None else f"first {args.eval_rows} rows of each stream",
+        init=init, base_model=model_args.model_name_or_path, parameters=params,
+        data_sources=corpus.sources, cleaning=corpus.cleaning, metrics={"per_language": per_language},
         summary=f"An XLM-R-architecture masked language model ({params['total'] / 1e6:.1f}M parameters) "
-                f"pretrained with MLM{' + TLM' if len(parts) > 1 else ''} on {', '.join(languages)}.",
-        extra={"parallel_cleaning": pair_cleaning, "language_sampling": {"alpha": args.sampling_alpha, "per_language": sampling},
+                f"pretrained with MLM{' + TLM' if tlm else ''} on {', '.join(languages)}.",
+        extra={"parallel_cleaning": corpus.pair_cleaning, "streaming": args.streaming, "stream_position": position,
+               "language_sampling": sampling if args.streaming else {"alpha": args.sampling_alpha, "per_language": sampling},
                "tokenizer": {"trained": not tok_source, "vocab_size": len(tokenizer), "fertility": fert,
-                             "language_tags": has_tags},
-               "train_rows": {"mlm": len(parts[0]), "tlm": len(parts[1]) if len(parts) > 1 else 0},
+                             "language_tags": has_tags, "rows": args.tokenizer_rows if args.streaming else None},
+               "train_rows": train_rows,
                "throughput": {"train_samples_per_second": result.metrics.get("train_samples_per_second"),
                               "tokens_seen": trainer.state.num_input_tokens_seen or 0}},
     )

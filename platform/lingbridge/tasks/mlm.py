@@ -27,10 +27,31 @@ class PretrainArguments:
     sampled_rows: int | None = field(default=None, metadata={"help": "Monolingual rows per epoch after language sampling (default: corpus size)."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens masked, as in BERT/XLM-R."})
     language_tags: bool = field(default=True, metadata={"help": "Prefix each side of a TLM pair with its <lang_xx> token."})
-    pack_sequences: bool = field(
-        default=False,
+    pack_sequences: bool | None = field(
+        default=None,
         metadata={"help": "Concatenate monolingual lines into full max_seq_length blocks (run_mlm's group_texts): "
-                          "no padding, far better GPU use; per-language evaluation stays line by line."})
+                          "no padding, far better GPU use; per-language evaluation stays line by line. "
+                          "Default: on when streaming, off otherwise."})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "From-scratch models: config values to change, e.g. 'num_hidden_layers=4,hidden_size=256'."})
+    # ---- streaming (corpora larger than memory) ----
+    streaming: bool = field(
+        default=False, metadata={"help": "Stream the corpus (Hub streaming, local shard folders) instead of loading it; needs max_steps."})
+    stream_corpus: list[str] | None = field(
+        default=None,
+        metadata={"help": "Monolingual streams, one per language: 'en=/data/en/' (folder of txt/jsonl/parquet/tsv shards), "
+                          "'de=/data/de/*.jsonl.gz' (pattern), 'zh=hub:allenai/c4:zh' (Hub, streamed), 'sample:corpus'."})
+    mlm_on_parallel: bool = field(
+        default=False, metadata={"help": "Streaming: both sides of every parallel pair are MLM text too."})
+    tlm_ratio: float = field(default=0.3, metadata={"help": "Streaming: share of training sequences that are TLM pairs."})
+    shuffle_buffer: int = field(
+        default=10000, metadata={"help": "Streaming: rows in each stream's shuffle buffer (0 = file order; exact resume)."})
+    stream_sizes: str = field(
+        default="metadata", metadata={"help": "Streaming: sizes for q ∝ p^α from 'metadata' (file bytes, Hub split info) or a 'count' pass."})
+    tokenizer_rows: int = field(
+        default=200000, metadata={"help": "Streaming: language-sampled rows the tokenizer trains on (a row budget)."})
+    eval_rows: int = field(
+        default=200, metadata={"help": "Streaming: rows (pairs) held out at the head of each stream for per-language perplexity."})
 
     def __post_init__(self):
         if not 0 < self.mlm_probability < 1:
@@ -39,6 +60,19 @@ class PretrainArguments:
             raise UserError(f"sampling_alpha must be in [0, 1], got {self.sampling_alpha}")
         if self.parallel_dataset in ("none", "None", ""):
             self.parallel_dataset = None
+        if self.pack_sequences is None:
+            self.pack_sequences = self.streaming  # packing helps a stream (no padding); per-line keeps the small default
+        if not 0 <= self.tlm_ratio < 1:
+            raise UserError(f"tlm_ratio must be in [0, 1), got {self.tlm_ratio}")
+        if self.shuffle_buffer < 0 or self.eval_rows < 0 or self.tokenizer_rows < 1:
+            raise UserError("shuffle_buffer and eval_rows must be >= 0 and tokenizer_rows >= 1, got "
+                            f"{self.shuffle_buffer}, {self.eval_rows}, {self.tokenizer_rows}")
+        if self.stream_sizes not in ("metadata", "count"):
+            raise UserError(f"stream_sizes must be 'metadata' or 'count', got '{self.stream_sizes}'")
+        if (self.stream_corpus or self.mlm_on_parallel) and not self.streaming:
+            raise UserError("stream_corpus and mlm_on_parallel need --streaming true")
+        if self.streaming and not self.stream_corpus and not (self.mlm_on_parallel and self.parallel_dataset):
+            raise UserError("streaming needs stream_corpus (e.g. 'en=/data/en/') or mlm_on_parallel with a parallel_dataset")
 
 
 def encode_lines(tokenizer, max_len: int):
@@ -111,6 +145,192 @@ def perplexity_per_language(trainer, evals: dict, languages: list[str], seed: in
         mean = sum(table[lang]["loss"] for lang in mono) / len(mono)
         table["all"] = {"loss": mean, "perplexity": math.exp(min(mean, 50)), "n": sum(table[lang]["n"] for lang in mono)}
     return table
+
+
+# ---- the pretraining data: in memory (load → clean → sample) or streamed --------------------------------
+
+
+def check_streaming(args, training_args) -> None:
+    """Streaming needs a step budget and the stream in the main process (its position is saved there)."""
+    if not args.streaming:
+        return
+    if training_args.max_steps is None or training_args.max_steps <= 0:
+        raise UserError("streaming: set max_steps (a stream has no length, so epochs are undefined)")
+    if training_args.dataloader_num_workers:
+        raise UserError("streaming: dataloader_num_workers must be 0 (the stream's position, saved with each "
+                        "checkpoint for resume, lives in the main process)")
+
+
+class InMemoryCorpus:
+    """The corpus loaded whole: load → clean → language sampling by index (`sample_by_language`)."""
+
+    def __init__(self, data_args, clean_args, args, training_args):
+        from ..data import clean_splits, load_splits, sample_by_language
+        from ..data.load import filter_languages, limit
+        from ..data.parallel import load_parallel
+
+        self.data_args, self.args, self.training_args = data_args, args, training_args
+        data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:corpus")
+        with training_args.main_process_first(desc="load and clean the corpus"):
+            corpus, self.sources, self.languages = load_splits(data_args, {"text": data_args.text_column,
+                                                                           "lang": data_args.lang_column})
+            corpus, self.cleaning = clean_splits(corpus, clean_args)
+            self.pairs, self.pair_cleaning = None, None
+            if args.tlm and args.parallel_dataset:
+                self.pairs, pair_source = load_parallel(args.parallel_dataset, self.languages)
+                self.pairs, self.pair_cleaning = clean_splits(self.pairs, clean_args, text_columns=("src", "tgt"))
+                self.sources.append(pair_source)
+        train, self.sampling = sample_by_language(corpus["train"], args.sampling_alpha, num_rows=args.sampled_rows,
+                                                  seed=training_args.seed)
+        self.train_mono = limit(train, data_args.max_train_samples)
+        self.by_lang = {lang: filter_languages({"v": corpus["validation"]}, [lang])["v"] for lang in self.languages}
+        self.stream = None
+
+    def tokenizer_texts(self):
+        return self.train_mono["text"]
+
+    def fertility_texts(self) -> dict[str, list[str]]:
+        return {lang: ds["text"] for lang, ds in self.by_lang.items()}
+
+    def datasets(self, tokenizer, max_len: int, has_tags: bool):
+        """(train dataset, {eval name: dataset}, train rows {"mlm", "tlm"})."""
+        from datasets import concatenate_datasets
+
+        from ..data.load import limit
+
+        d, num_proc = self.data_args, self.data_args.preprocessing_num_workers
+        encode_mono = encode_lines(tokenizer, max_len)
+        with self.training_args.main_process_first(desc="tokenise"):
+            parts = [self.train_mono.map(encode_mono, batched=True, num_proc=num_proc,
+                                         remove_columns=self.train_mono.column_names, desc="Tokenising MLM")]
+            evals = {lang: limit(ds, d.max_eval_samples) for lang, ds in self.by_lang.items()}
+            evals = {lang: ds.map(encode_mono, batched=True, remove_columns=ds.column_names) for lang, ds in evals.items() if len(ds)}
+            if self.pairs is not None:
+                encode = encode_pairs(tokenizer, max_len, has_tags)
+                cols = self.pairs["train"].column_names
+                parts.append(limit(self.pairs["train"], d.max_train_samples).map(
+                    encode, batched=True, with_indices=True, num_proc=num_proc, remove_columns=cols,
+                    desc="Tokenising TLM").remove_columns("lang"))
+                evals["tlm"] = limit(self.pairs["validation"], d.max_eval_samples).map(
+                    encode, batched=True, with_indices=True, remove_columns=cols).remove_columns("lang")
+            if self.args.pack_sequences:
+                parts[0] = pack_blocks(parts[0], max_len, num_proc)
+        rows = {"mlm": len(parts[0]), "tlm": len(parts[1]) if len(parts) > 1 else 0}
+        return concatenate_datasets(parts), evals, rows
+
+
+class StreamedCorpus:
+    """The corpus as streams (`lingbridge.data.streaming`): nothing is loaded whole.
+
+    Each stream is shuffled through a buffer and its first `eval_rows` rows (pairs) are held out for
+    per-language perplexity; the rest trains: language-sampled (q ∝ p^α), packed on the fly, TLM pairs
+    at `tlm_ratio`. The training stream is a `ResumableStream`, whose position each checkpoint keeps.
+    Cleaning happens before, on the shards (`lingbridge.data.clean_distributed`), not here.
+    """
+
+    def __init__(self, data_args, args, training_args):
+        from ..data import streaming as S
+
+        self.args, self.seed, self.batch = args, training_args.seed, training_args.per_device_train_batch_size
+        shuffle = (lambda ds: ds.shuffle(seed=self.seed, buffer_size=args.shuffle_buffer)) if args.shuffle_buffer else (lambda ds: ds)
+
+        def split(ds):
+            head = list(shuffle(ds).take(args.eval_rows)) if args.eval_rows else []
+            return head, shuffle(ds).skip(args.eval_rows)
+
+        specs, self.pair_streams, self.pair_sizes, self.eval_pairs = [], None, None, []
+        units = set()
+        if args.parallel_dataset and (args.tlm or args.mlm_on_parallel):
+            raw, psrc = S.open_pair_streams([args.parallel_dataset], data_args.languages)
+            self.pair_sizes, unit = S.stream_sizes(raw, psrc, args.stream_sizes)
+            units.add(unit)
+            specs += [s for v in psrc.values() for s in v]
+            self.pair_streams = {}
+            for pair, ds in raw.items():
+                head, self.pair_streams[pair] = split(ds)
+                self.eval_pairs += head
+        self.text_streams, self.text_sizes, self.eval_texts = {}, {}, {}
+        if args.stream_corpus:
+            raw, src = S.open_text_streams(args.stream_corpus, data_args.text_column, data_args.languages)
+            sizes, unit = S.stream_sizes(raw, src, args.stream_sizes)
+            units.add(unit)
+            specs += [s for v in src.values() for s in v]
+            for lang, ds in raw.items():
+                head, self.text_streams[lang] = split(ds)
+                self.eval_texts[lang] = [r["text"] for r in head]
+                self.text_sizes[lang] = sizes[lang]
+        if args.mlm_on_parallel:
+            from datasets import concatenate_datasets
+
+            sides = S.text_sizes_from_pairs(self.pair_sizes)
+            for lang, ds in S.text_streams_from_pairs(self.pair_streams, self.pair_sizes, self.seed).items():
+                have = self.text_streams.get(lang)
+                self.text_streams[lang] = ds if have is None else concatenate_datasets([have, ds])
+                self.text_sizes[lang] = self.text_sizes.get(lang, 0) + sides[lang]
+            for row in self.eval_pairs:
+                for side in ("src", "tgt"):
+                    self.eval_texts.setdefault(row[f"{side}_lang"], []).append(row[side])
+        if len(units) > 1:
+            raise UserError("streaming: the text and pair streams report sizes in different units; set --stream_sizes count")
+        if not args.tlm:
+            self.pair_streams = None
+        self.size_unit = units.pop() if units else "rows"
+        self.languages = sorted(self.text_streams)
+        self.sources = [s.describe() for s in specs]
+        self.cleaning = self.pair_cleaning = None
+        self.stream = None
+
+    def tokenizer_texts(self):
+        from ..data.streaming import interleave_languages, sampled_texts
+
+        mixed, _ = interleave_languages(self.text_streams, self.text_sizes, self.args.sampling_alpha, self.seed)
+        return sampled_texts(mixed, self.args.tokenizer_rows)
+
+    def fertility_texts(self) -> dict[str, list[str]]:
+        return self.eval_texts
+
+    def datasets(self, tokenizer, max_len: int, has_tags: bool):
+        """(the training `ResumableStream`, {eval name: dataset}, the sampling report)."""
+        from datasets import Dataset
+
+        from ..data.streaming import ResumableStream, build_pretraining_stream
+
+        a = self.args
+        stream, self.sampling = build_pretraining_stream(
+            self.text_streams, tokenizer, max_len, text_sizes=self.text_sizes, pair_streams=self.pair_streams,
+            pair_sizes=self.pair_sizes, alpha=a.sampling_alpha, tlm_ratio=a.tlm_ratio if self.pair_streams else 0.0,
+            pack=a.pack_sequences, language_tags=has_tags, seed=self.seed)
+        self.sampling["size_unit"] = self.size_unit
+        self.stream = ResumableStream(stream, every=self.batch)
+        encode = encode_lines(tokenizer, max_len)
+        evals = {lang: Dataset.from_dict({"text": t}).map(encode, batched=True, remove_columns=["text"])
+                 for lang, t in self.eval_texts.items() if t}
+        if self.pair_streams and self.eval_pairs:
+            pairs = Dataset.from_list(self.eval_pairs)
+            evals["tlm"] = pairs.map(encode_pairs(tokenizer, max_len, has_tags), batched=True, with_indices=True,
+                                     remove_columns=pairs.column_names).remove_columns("lang")
+        return self.stream, evals, {"tlm_ratio": self.sampling["tlm_ratio"]}
+
+
+def load_pretraining_corpus(data_args, clean_args, args, training_args):
+    """`StreamedCorpus` with `--streaming`, else `InMemoryCorpus`: the same methods either way."""
+    check_streaming(args, training_args)
+    if args.streaming:
+        return StreamedCorpus(data_args, args, training_args)
+    return InMemoryCorpus(data_args, clean_args, args, training_args)
+
+
+def stream_position(stream, training_args, global_step: int, folder) -> dict | None:
+    """Save the stream's final position into the run folder; the record keeps where it stood and its digest."""
+    if stream is None:
+        return None
+    import hashlib
+
+    consumed = (global_step * training_args.gradient_accumulation_steps * training_args.per_device_train_batch_size
+                * training_args.world_size)
+    path = stream.save(folder, consumed)
+    return {"examples_consumed": consumed, "resumed_from_examples": stream._resumed_from,
+            "state_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def usage(model: str, example, adapter: bool = False) -> str:
