@@ -34,7 +34,26 @@ def _parser_class():
         def error(self, message):
             raise UserError(message)
 
+        def _add_dataclass_arguments(self, dtype):
+            # `--help` in one titled group per argument class (HfArgumentParser groups a class that names one)
+            if not hasattr(dtype, "_argument_group_name"):
+                dtype = type(dtype.__name__, (dtype,), {"_argument_group_name": argument_group(dtype)})
+            super()._add_dataclass_arguments(dtype)
+
     return _Parser
+
+
+def argument_group(dtype) -> str:
+    """The `--help` title of an argument class: model, data, cleaning, LoRA, task, run directory, training."""
+    name = dtype.__name__
+    titles = {"ModelArguments": "model", "DataArguments": "data", "VisionDataArguments": "data (images)",
+              "CleaningArguments": "cleaning", "LoraArguments": "LoRA", "RunArguments": "run directory",
+              "AugmentationArguments": "augmentation"}
+    if name in titles:
+        return titles[name]
+    if name.endswith("TrainingArguments"):
+        return f"training (transformers {name})"
+    return f"task ({name.removesuffix('Arguments').lower() or name})"
 
 
 def _pop_config(args: list[str]) -> tuple[str | None, list[str]]:
@@ -91,12 +110,17 @@ def parse_config(dataclass_types, args: list[str] | None = None):
     config_path, args = _pop_config(args)
     values = load_yaml_config(config_path) if config_path else {}
     valid = {f.name for dc in dataclass_types for f in dataclasses.fields(dc) if f.init}
+    values, args = apply_aliases(values, args, valid, config_path)
+    given = set(values) | _options_given(args, valid)
     for key in values:
         if key not in valid:
             raise UserError(f"{config_path}: unknown config key '{key}'{did_you_mean(key, valid)}")
 
     _cpu_distributed_env()
-    parser = _parser_class()(dataclass_types, allow_abbrev=False)  # a typo must not match a prefix
+    parser = _parser_class()(dataclass_types, allow_abbrev=False,  # a typo must not match a prefix
+                             usage="%(prog)s [--config FILE.yaml] [--OPTION VALUE ...]  (options by group below)",
+                             epilog=_aliases_help(valid))
+    parser.set_defaults(**_trainer_defaults(given, valid))
     parser.set_defaults(**values)
     try:
         *parsed, remaining = parser.parse_args_into_dataclasses(
@@ -112,7 +136,197 @@ def parse_config(dataclass_types, args: list[str] | None = None):
         close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
         hint = f" (did you mean '--{close[0]}'?)" if close else ""
         raise UserError(f"unknown option '{bad}'{hint}")
+    for instance in parsed:
+        if type(instance).__name__.endswith("TrainingArguments"):
+            check_trainer_fields(instance, given, config_path)
     return (*parsed, config_path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The Transformers example scripts' conventions: their option names, do_train/do_eval/do_predict,
+# output_dir, and every TrainingArguments field honoured as Trainer honours it or refused.
+
+# alias → the option it sets (special forms in `apply_aliases`)
+ALIASES = {
+    "label_column_name": "label_column",  # run_classification.py
+    "max_source_length": "max_seq_length",  # run_translation.py / run_summarization.py
+    "text_column_names": "text_column",  # run_classification.py: "sentence1,sentence2" → text + text pair
+    "source_lang": "directions",  # run_translation.py: --source_lang en --target_lang de → --directions en-de
+    "target_lang": "directions",
+    "line_by_line": "pack_sequences",  # run_mlm.py: one example per line instead of packed blocks
+}
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def _aliases_help(valid: set[str]) -> str | None:
+    names = [f"--{alias} (--{target})" for alias, target in ALIASES.items() if target in valid]
+    return ("also accepted, as in the Transformers example scripts: " + ", ".join(names)) if names else None
+
+
+def _options_given(args: list[str], valid: set[str]) -> set[str]:
+    """The fields named on a command line (`--x v`, `--x=v`, and `--no_x` for a boolean `x`)."""
+    names = set()
+    for arg in args:
+        if arg.startswith("--"):
+            name = arg[2:].split("=", 1)[0].replace("-", "_")
+            names.add(name[3:] if name.startswith("no_") and name[3:] in valid else name)
+    return names
+
+
+def _bool_word(alias: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise UserError(f"--{alias} takes true or false, got '{value}'")
+
+
+def apply_aliases(values: dict, args: list[str], valid: set[str], config_path=None) -> tuple[dict, list[str]]:
+    """Rewrite the example scripts' option names (in the YAML keys and on the command line) into ours.
+
+    `--label_column_name y` → `--label_column y`; `--max_source_length n` → `--max_seq_length n`;
+    `--text_column_names a,b` → `--text_column a --text_pair_column b`; `--source_lang en --target_lang de`
+    → `--directions en-de`; `--line_by_line` → `--pack_sequences false`. An alias applies where its
+    option exists; an alias and its option in the same place (both in the file, or both on the command
+    line) is a `UserError`; the command line wins over the file, as for every option.
+    """
+    in_file = {k: values.pop(k) for k in list(values) if k in ALIASES and ALIASES[k] in valid}
+    values.update(_resolve_aliases(in_file, set(values), valid, f"{config_path}: " if config_path else ""))
+    found: dict[str, object] = {}
+    rest, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        name, _, inline = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        if name in ALIASES and ALIASES[name] in valid:
+            if inline:
+                found[name], i = inline, i + 1
+            elif name == "line_by_line":  # a flag: a following true/false is its value
+                nxt = args[i + 1] if i + 1 < len(args) else ""
+                takes = nxt.lower() in _TRUE + _FALSE
+                found[name], i = (nxt if takes else True), i + (2 if takes else 1)
+            elif i + 1 < len(args):
+                found[name], i = args[i + 1], i + 2
+            else:
+                raise UserError(f"{arg} needs a value")
+            continue
+        rest.append(arg)
+        i += 1
+    extra: list[str] = []
+    for key, value in _resolve_aliases(found, _options_given(rest, valid), valid, "").items():
+        extra += [f"--{key}", *(map(str, value) if isinstance(value, list) else [str(value)])]
+    return values, [*extra, *rest]
+
+
+def _resolve_aliases(found: dict, given: set[str], valid: set[str], where: str) -> dict:
+    """The options that the aliases in `found` (alias → value) stand for; `given` are the options named
+    beside them."""
+    out: dict[str, object] = {}
+    for alias, value in found.items():
+        target = ALIASES[alias]
+        if target in given:
+            raise UserError(f"{where}give --{target} or its alias --{alias}, not both")
+        if alias == "text_column_names":
+            names = [c.strip() for c in (value if isinstance(value, list) else str(value).split(",")) if c.strip()]
+            pair = "text_pair_column" in valid
+            if not 1 <= len(names) <= (2 if pair else 1):
+                raise UserError(f"{where}--text_column_names: expected one column{' or two (text, text pair)' if pair else ''}"
+                                f", comma-separated; got '{value}'")
+            if len(names) == 2 and "text_pair_column" in given:
+                raise UserError(f"{where}give --text_pair_column or a second name in --text_column_names, not both")
+            out.update(zip(("text_column", "text_pair_column"), names))
+        elif alias in ("source_lang", "target_lang"):
+            if not ("source_lang" in found and "target_lang" in found):
+                raise UserError(f"{where}--source_lang and --target_lang go together (or give --directions src-tgt ...)")
+            out["directions"] = [f"{found['source_lang']}-{found['target_lang']}"]
+        elif alias == "line_by_line":
+            out["pack_sequences"] = not _bool_word(alias, value)
+        else:
+            out[target] = value
+    return out
+
+
+def _trainer_defaults(given: set[str], valid: set[str]) -> dict:
+    """Defaults that differ from `TrainingArguments`' own, for the recipes that use it.
+
+    - `report_to`: TensorBoard when it is installed (live loss, learning rate and evaluation curves,
+      written into the run directory); `--report_to none` turns it off.
+    """
+    out: dict = {}
+    if "report_to" in valid and "report_to" not in given:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is not None:
+            out["report_to"] = ["tensorboard"]
+    return out
+
+
+# Fields lingbridge does not pass on as Trainer would: (why, what to do instead)
+REFUSED_TRAINER_FIELDS = {
+    "predict_with_generate": "the translation recipe generates the test translations itself (and scores the "
+                             "dev split by its loss); set --generation_num_beams / --generation_max_length",
+    "prediction_loss_only": "the recipes compute their metrics per language from the predictions; "
+                            "use --eval_strategy no to skip evaluation during training",
+    "batch_eval_metrics": "the recipes compute their metrics per language over the whole split",
+    "eval_do_concat_batches": "the recipes compute their metrics per language over the whole split",
+}
+HUB_STRATEGIES = ("end",)
+
+
+def check_trainer_fields(training_args, given: set[str], config_path=None) -> None:
+    """Refuse what a recipe would not honour as Trainer does, naming the alternative (`UserError`).
+
+    Also notes whether `output_dir` was given: without one, `training_args.output_dir` is None and
+    the run directory is `runs/<job>-<time>` (transformers' own stand-in, `trainer_output`, stays a
+    folder name the user may choose).
+    """
+    for name in sorted(given & set(REFUSED_TRAINER_FIELDS)):
+        if name == "eval_do_concat_batches" and training_args.eval_do_concat_batches:
+            continue  # the default, stated
+        if name == "predict_with_generate" and not hasattr(training_args, "generation_num_beams"):
+            continue
+        raise UserError(f"--{name} is not supported: {REFUSED_TRAINER_FIELDS[name]}")
+    if "output_dir" not in given:
+        training_args.output_dir = None
+    if training_args.push_to_hub:
+        repo = training_args.hub_model_id
+        if not repo or repo.count("/") != 1:
+            raise UserError(f"--push_to_hub needs --hub_model_id namespace/name (the repository the finished run is "
+                            f"published to, as `lingbridge publish RUN --repo_id` does); got {repo!r}")
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(repo)
+        except HFValidationError as err:
+            raise UserError(f"--hub_model_id '{repo}': {str(err).splitlines()[0]}") from None
+        strategy = str(getattr(training_args.hub_strategy, "value", training_args.hub_strategy))
+        if strategy not in HUB_STRATEGIES:
+            raise UserError(f"--hub_strategy {strategy}: lingbridge publishes the finished run once, with its card and "
+                            "record (--hub_strategy end); checkpoints are never pushed. Publish a run directory "
+                            "any time with `lingbridge publish`")
+    ckpt = training_args.resume_from_checkpoint
+    if ckpt not in (None, "") and str(ckpt).lower() not in _TRUE + _FALSE:
+        path = Path(ckpt)
+        if not (path / "trainer_state.json").is_file():
+            raise UserError(f"--resume_from_checkpoint {ckpt}: not a Trainer checkpoint folder (no trainer_state.json); "
+                            "give a checkpoint-<step> folder, or true for the last checkpoint of this run")
+    _resolve_stages(training_args, given)
+
+
+def _resolve_stages(training_args, given: set[str]) -> None:
+    """`do_train`/`do_eval`/`do_predict`: a recipe trains, evaluates on the dev split and predicts on the
+    test split. Naming some of them turns the others off when one named is on, as in the example scripts
+    (`--do_eval` alone evaluates an existing model), and keeps them on otherwise (`--do_train false`
+    evaluates and predicts). Evaluation during training follows `eval_strategy` either way."""
+    stages = ("do_train", "do_eval", "do_predict")
+    named = [s for s in stages if s in given]
+    on = any(getattr(training_args, s) for s in named)
+    for stage in stages:
+        if stage not in named:
+            setattr(training_args, stage, not on)
+    if not any(getattr(training_args, s) for s in stages):
+        raise UserError("nothing to do: --do_train, --do_eval and --do_predict are all false")
+
 
 
 # ----------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class PretrainArguments:
         default=None,
         metadata={"help": "Concatenate monolingual lines into full max_seq_length blocks (run_mlm's group_texts): "
                           "no padding, far better GPU use; per-language evaluation stays line by line. "
-                          "Default: on when streaming, off otherwise."})
+                          "On by default, as in run_mlm.py; off (one example per line) with --line_by_line."})
     config_overrides: str | None = field(
         default=None, metadata={"help": "From-scratch models: config values to change, e.g. 'num_hidden_layers=4,hidden_size=256'."})
     # ---- streaming (corpora larger than memory) ----
@@ -61,7 +61,7 @@ class PretrainArguments:
         if self.parallel_dataset in ("none", "None", ""):
             self.parallel_dataset = None
         if self.pack_sequences is None:
-            self.pack_sequences = self.streaming  # packing helps a stream (no padding); per-line keeps the small default
+            self.pack_sequences = True  # run_mlm's default: full blocks, no padding (--line_by_line turns it off)
         if not 0 <= self.tlm_ratio < 1:
             raise UserError(f"tlm_ratio must be in [0, 1), got {self.tlm_ratio}")
         if self.shuffle_buffer < 0 or self.eval_rows < 0 or self.tokenizer_rows < 1:
