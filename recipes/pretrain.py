@@ -66,6 +66,7 @@ def main(argv=None):
     from transformers import set_seed
 
     from lingbridge.models import build_model, check_model_source
+    from lingbridge.hub import push_finished_run
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
     from lingbridge.tasks.mlm import TASK, has_language_tags, load_pretraining_corpus, perplexity_per_language, stream_position
@@ -112,7 +113,7 @@ def main(argv=None):
     trainer = build_trainer(model, training_args, callbacks=callbacks, train_dataset=train_ds,
                             eval_dataset=concatenate_datasets(list(evals.values())),
                             data_collator=TASK.collator(tokenizer, args.mlm_probability), processing_class=tokenizer)
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+    result = trainer.train(resume_from_checkpoint=checkpoint) if run.do_train else None  # --do_train false: evaluate only
     per_language = perplexity_per_language(trainer, evals, languages, training_args.seed)
 
     # ---- run directory -----------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def main(argv=None):
                               "tokens_seen": trainer.state.num_input_tokens_seen or 0}},
     )
     finish_run(run, record, run_args.keep_checkpoints, trainer, result)
-    return run.path
+    return push_finished_run(run)  # --push_to_hub: the finished run, as `lingbridge publish` does
 
 
 if __name__ == "__main__":

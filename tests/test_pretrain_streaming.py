@@ -51,7 +51,7 @@ def test_streamed_pretraining_from_shard_folders(shards, tmp_path):
     record = json.loads((out / "lingbridge_run.json").read_text())
     assert record["streaming"] is True and record["languages"] == ["de", "en", "zh"]
     sampling = record["language_sampling"]
-    assert sampling["packed"] and sampling["tlm_ratio"] == 0.3 and sampling["size_unit"] == "bytes"
+    assert sampling["packed"] and sampling["tlm_ratio"] == 0.3 and sampling["size_unit"] == {"languages": "bytes", "pairs": "rows"}
     assert set(sampling["per_language"]) == {"de", "en", "zh"} and set(sampling["per_pair"]) == {"en-de", "en-zh"}
     assert abs(sum(v["q"] for v in sampling["per_language"].values()) - 1) < 1e-9
     assert record["stream_position"]["examples_consumed"] == STEPS * BATCH

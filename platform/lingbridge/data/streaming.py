@@ -499,13 +499,14 @@ def build_pretraining_stream(text_streams: dict, tokenizer, block_size: int, *, 
     mlm_tokenizer, tlm_tokenizer = copy.deepcopy(tokenizer), copy.deepcopy(tokenizer)
 
     encode = (lambda ds: pack_stream(ds, mlm_tokenizer, block_size)) if pack else (lambda ds: tokenize_lines(ds, mlm_tokenizer, block_size))
-    mlm_streams = {lang: encode(prep(ds)) for lang, ds in text_streams.items()}
     if stopping_strategy == "repeat":
-        # A stream that yields nothing would make `repeat` spin forever: fail now, naming it.
-        for lang, ds in mlm_streams.items():
-            if _peek(ds) is None:
+        # A stream that yields nothing would make `repeat` spin forever: fail now, naming it (checked
+        # before the shuffle buffer, which a peek would otherwise fill for nothing).
+        for lang, ds in text_streams.items():
+            if _peek(encode(ds)) is None:
                 raise UserError(f"the {lang} stream yields no {'full block' if pack else 'sequence'} of {block_size} "
                                 "tokens; give it more text or lower max_seq_length")
+    mlm_streams = {lang: encode(prep(ds)) for lang, ds in text_streams.items()}
     mlm, report = interleave_languages(mlm_streams, text_sizes, alpha, seed, stopping_strategy)
     out = {"alpha": alpha, "per_language": report, "block_size": block_size, "packed": pack,
            "tlm_ratio": tlm_ratio if pair_streams else 0.0, "shuffle_buffer": shuffle_buffer}

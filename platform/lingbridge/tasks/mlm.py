@@ -222,8 +222,8 @@ class InMemoryCorpus:
 class StreamedCorpus:
     """The corpus as streams (`lingbridge.data.streaming`): nothing is loaded whole.
 
-    Each stream is shuffled through a buffer and its first `eval_rows` rows (pairs) are held out for
-    per-language perplexity; the rest trains: language-sampled (q ∝ p^α), packed on the fly, TLM pairs
+    The first `eval_rows` rows (pairs) of each stream are held out for per-language perplexity; the rest
+    is shuffled through a buffer and trains: language-sampled (q ∝ p^α), packed on the fly, TLM pairs
     at `tlm_ratio`. The training stream is a `ResumableStream`, whose position each checkpoint keeps.
     Cleaning happens before, on the shards (`lingbridge.data.clean_distributed`), not here.
     """
@@ -232,18 +232,17 @@ class StreamedCorpus:
         from ..data import streaming as S
 
         self.args, self.seed, self.batch = args, training_args.seed, training_args.per_device_train_batch_size
-        shuffle = (lambda ds: ds.shuffle(seed=self.seed, buffer_size=args.shuffle_buffer)) if args.shuffle_buffer else (lambda ds: ds)
 
         def split(ds):
-            head = list(shuffle(ds).take(args.eval_rows)) if args.eval_rows else []
-            return head, shuffle(ds).skip(args.eval_rows)
+            # the head of each stream is held out (read once, no shuffle buffer to fill); the rest trains
+            head = list(ds.take(args.eval_rows)) if args.eval_rows else []
+            return head, ds.skip(args.eval_rows)
 
         specs, self.pair_streams, self.pair_sizes, self.eval_pairs = [], None, None, []
-        units = set()
+        text_unit = pair_unit = None
         if args.parallel_dataset and (args.tlm or args.mlm_on_parallel):
             raw, psrc = S.open_pair_streams([args.parallel_dataset], data_args.languages)
-            self.pair_sizes, unit = S.stream_sizes(raw, psrc, args.stream_sizes)
-            units.add(unit)
+            self.pair_sizes, pair_unit = S.stream_sizes(raw, psrc, args.stream_sizes)
             specs += [s for v in psrc.values() for s in v]
             self.pair_streams = {}
             for pair, ds in raw.items():
@@ -252,8 +251,7 @@ class StreamedCorpus:
         self.text_streams, self.text_sizes, self.eval_texts = {}, {}, {}
         if args.stream_corpus:
             raw, src = S.open_text_streams(args.stream_corpus, data_args.text_column, data_args.languages)
-            sizes, unit = S.stream_sizes(raw, src, args.stream_sizes)
-            units.add(unit)
+            sizes, text_unit = S.stream_sizes(raw, src, args.stream_sizes)
             specs += [s for v in src.values() for s in v]
             for lang, ds in raw.items():
                 head, self.text_streams[lang] = split(ds)
@@ -261,6 +259,11 @@ class StreamedCorpus:
                 self.text_sizes[lang] = sizes[lang]
         if args.mlm_on_parallel:
             from datasets import concatenate_datasets
+
+            if text_unit and text_unit != pair_unit:  # one sampling over both: one unit
+                raise UserError("streaming: stream_corpus and parallel_dataset report sizes in different units "
+                                f"({text_unit}, {pair_unit}); set --stream_sizes count")
+            text_unit = pair_unit
 
             sides = S.text_sizes_from_pairs(self.pair_sizes)
             for lang, ds in S.text_streams_from_pairs(self.pair_streams, self.pair_sizes, self.seed).items():
@@ -270,11 +273,9 @@ class StreamedCorpus:
             for row in self.eval_pairs:
                 for side in ("src", "tgt"):
                     self.eval_texts.setdefault(row[f"{side}_lang"], []).append(row[side])
-        if len(units) > 1:
-            raise UserError("streaming: the text and pair streams report sizes in different units; set --stream_sizes count")
         if not args.tlm:
             self.pair_streams = None
-        self.size_unit = units.pop() if units else "rows"
+        self.size_unit = {"languages": text_unit, "pairs": pair_unit if self.pair_streams else None}
         self.languages = sorted(self.text_streams)
         self.sources = [s.describe() for s in specs]
         self.cleaning = self.pair_cleaning = None
@@ -283,7 +284,9 @@ class StreamedCorpus:
     def tokenizer_texts(self):
         from ..data.streaming import interleave_languages, sampled_texts
 
-        mixed, _ = interleave_languages(self.text_streams, self.text_sizes, self.args.sampling_alpha, self.seed)
+        buffer = self.args.shuffle_buffer
+        streams = {k: ds.shuffle(seed=self.seed, buffer_size=buffer) if buffer else ds for k, ds in self.text_streams.items()}
+        mixed, _ = interleave_languages(streams, self.text_sizes, self.args.sampling_alpha, self.seed)
         return sampled_texts(mixed, self.args.tokenizer_rows)
 
     def fertility_texts(self) -> dict[str, list[str]]:
@@ -299,7 +302,7 @@ class StreamedCorpus:
         stream, self.sampling = build_pretraining_stream(
             self.text_streams, tokenizer, max_len, text_sizes=self.text_sizes, pair_streams=self.pair_streams,
             pair_sizes=self.pair_sizes, alpha=a.sampling_alpha, tlm_ratio=a.tlm_ratio if self.pair_streams else 0.0,
-            pack=a.pack_sequences, language_tags=has_tags, seed=self.seed)
+            pack=a.pack_sequences, language_tags=has_tags, shuffle_buffer=a.shuffle_buffer, seed=self.seed)
         self.sampling["size_unit"] = self.size_unit
         self.stream = ResumableStream(stream, every=self.batch)
         encode = encode_lines(tokenizer, max_len)
