@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 . scripts/venv.sh ""  # no extras (an explicit argument: a sourced script would see this script's own)
 export HF_HUB_OFFLINE=1
 lingbridge quickstart "$@"
+echo "(in a new shell, first: . .venv/bin/activate)"

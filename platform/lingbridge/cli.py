@@ -87,6 +87,11 @@ def cmd_app(argv: list[str]) -> None:
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise UserError("the app needs gradio, part of lingbridge's default install: pip install gradio "
+                        "(or reinstall lingbridge: pip install .)")
     from .app.app import main as app_main
 
     app_main(argv)
@@ -270,6 +275,7 @@ def cmd_train(argv: list[str]) -> None:
     module = importlib.import_module(f"lingbridge.recipes.{known.recipe}")
     config = ["--config", _shipped("config", known.recipe, known.config)] if known.config else []
     if known.help:
+        sys.argv[0] = f"lingbridge train {known.recipe}"  # argparse's program name in the usage line
         module.parse([*config, "--help"])
         return
     recipe_argv = [*config, *rest]

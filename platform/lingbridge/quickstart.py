@@ -102,4 +102,6 @@ def quickstart(output_root: str | None = None, pretrain_epochs: float | None = N
                                                 (pre_dir.name, lora_dir.name, rand_dir.name) and p.is_dir()]):
         print(f"  {d}")
     print(f"\nTotal time: {time.time() - started:.0f} s")
+    print(f"\nShow the results (the app is part of lingbridge's install): lingbridge app --roots {root}")
+    print(f"Training curves (loss, learning rate, evaluations): tensorboard --logdir {root}")
     return {"pretrain": pre, "finetune": lora, "random_init": rand, "table": table}
