@@ -42,6 +42,19 @@ def columns(data_args, args) -> dict[str, str]:
     return {**needed, "text_pair": args.text_pair_column} if args.text_pair_column else needed
 
 
+def check(configs) -> None:
+    """The checks that need no data (`lingbridge.runs.validate_recipe` runs them before launching)."""
+    from lingbridge.models import check_model_source
+
+    model_args, args = configs[0], configs[3]
+    check_model_source(model_args.model_name_or_path)
+    check_model_source(model_args.tokenizer_name, "tokenizer_name")
+    if not (model_args.config_name or model_args.model_name_or_path):
+        raise UserError("give model_name_or_path (a checkpoint or pretrain run directory) or config_name")
+    if args.config_overrides and model_args.model_name_or_path:
+        raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
+
+
 def plan_data(configs) -> dict:
     """What `lingbridge plan` needs: training rows in the training languages and sample texts."""
     from lingbridge.data import load_splits
@@ -65,9 +78,9 @@ def main(argv=None, callbacks=None):
 
     from lingbridge.data import clean_splits, load_splits
     from lingbridge.data.augment import augment_train
-    from lingbridge.data.load import limit, zero_shot_splits
+    from lingbridge.data.load import limit, split_sources, zero_shot_splits
     from lingbridge.evaluation import format_table, per_language, predict_per_language, transfer_table
-    from lingbridge.models import build_model, check_model_source
+    from lingbridge.models import build_model, fit_max_length
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
     from lingbridge.tasks.classification import (TASK, cast_labels, classification_metrics, plot_confusion_matrix,
@@ -78,23 +91,17 @@ def main(argv=None, callbacks=None):
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
-    check_model_source(model_args.model_name_or_path)
-    check_model_source(model_args.tokenizer_name, "tokenizer_name")
-    if not (model_args.config_name or model_args.model_name_or_path):
-        raise UserError("give model_name_or_path (a checkpoint or pretrain run directory) or config_name")
-    if args.config_overrides and model_args.model_name_or_path:
-        raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
+    check((model_args, data_args, clean_args, args))
     run = start_run("finetune_classification", run_args, training_args)
 
     # ---- data: load → clean → labels → train / dev / test by language --------------------------------
     data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:sentiment")
-    where = data_args.dataset_name or data_args.train_file
     text_columns = ("text", "text_pair") if args.text_pair_column else ("text",)
     with training_args.main_process_first(desc="load and clean"):
         dsd, sources, languages = load_splits(data_args, columns(data_args, args), cache_dir=model_args.cache_dir,
                                               seed=training_args.seed)
         dsd, cleaning = clean_splits(dsd, clean_args, text_columns=text_columns)
-        dsd, label_names = cast_labels(dsd, args.label_list, where)
+        dsd, label_names = cast_labels(dsd, args.label_list, split_sources(data_args))
     source_langs = args.train_languages or languages
     missing = [lang for lang in source_langs if lang not in languages]
     if missing:
@@ -110,6 +117,7 @@ def main(argv=None, callbacks=None):
                   label2id={n: i for i, n in enumerate(label_names)})
     model, init, lora, params = build_model(TASK, model_args, tokenizer, lora_args, data_args.max_seq_length,
                                             args.config_overrides, **labels)
+    data_args.max_seq_length = fit_max_length(data_args.max_seq_length, tokenizer, model.config)
     # after the tokenizer (trained on the original texts only) so that masking uses its mask token
     train, augmentation = augment_train(train, aug_args, training_args.seed, getattr(tokenizer, "mask_token", None),
                                         back_translate)

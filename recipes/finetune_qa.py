@@ -33,6 +33,17 @@ def parse(argv=None):
     return parsed
 
 
+def check(configs) -> None:
+    """The checks that need no data (`lingbridge.runs.validate_recipe` runs them before launching)."""
+    from lingbridge.models import check_model_source
+
+    model_args = configs[0]
+    check_model_source(model_args.model_name_or_path)
+    check_model_source(model_args.tokenizer_name, "tokenizer_name")
+    if not (model_args.config_name or model_args.model_name_or_path):
+        raise UserError("give model_name_or_path (a checkpoint or pretrain run directory) or config_name")
+
+
 def plan_data(configs) -> dict:
     """What `lingbridge plan` needs: training questions in the training languages and sample texts."""
     from lingbridge.data.load import filter_languages
@@ -57,7 +68,7 @@ def main(argv=None):
     from lingbridge.data.load import zero_shot_splits
     from lingbridge.data.load import load_qa_splits
     from lingbridge.evaluation import format_table, per_language, transfer_table
-    from lingbridge.models import build_model, check_model_source
+    from lingbridge.models import build_model, fit_max_length
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
     from lingbridge.tasks.qa import (TASK, best_null_threshold, predict_spans, qa_metrics, score_rows, squad_version,
@@ -67,10 +78,7 @@ def main(argv=None):
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built: the QA head is initialised randomly
-    check_model_source(model_args.model_name_or_path)
-    check_model_source(model_args.tokenizer_name, "tokenizer_name")
-    if not (model_args.config_name or model_args.model_name_or_path):
-        raise UserError("give model_name_or_path (a checkpoint or pretrain run directory) or config_name")
+    check((model_args, data_args, args))
     run = start_run("finetune_qa", run_args, training_args)
 
     # ---- data: load → check spans → train / dev / test by language -------------------------------------
@@ -94,10 +102,7 @@ def main(argv=None):
     if not getattr(tokenizer, "is_fast", False):
         raise UserError(f"tokenizer {tok_source} is not a fast tokenizer; QA needs its offset mapping")
     model, init, lora, params = build_model(TASK, model_args, tokenizer, lora_args, data_args.max_seq_length)
-    max_len = data_args.max_seq_length
-    if tokenizer.model_max_length < max_len:  # a pretrain run's tokenizer records its model's position limit
-        logger.warning("max_seq_length %d lowered to the tokenizer's model_max_length %d", max_len, tokenizer.model_max_length)
-        max_len = tokenizer.model_max_length
+    max_len = fit_max_length(data_args.max_seq_length, tokenizer, model.config)
     if args.doc_stride >= max_len:
         raise UserError(f"doc_stride ({args.doc_stride}) must be smaller than the window ({max_len} tokens)")
     tune = v2 and args.tune_null_threshold and len(dev) > 0

@@ -44,6 +44,20 @@ def plan_data(configs) -> dict:
             "languages": sorted({x for d in dirs for x in d}), "task": "translation"}
 
 
+def check(configs) -> None:
+    """The checks that need no data (`lingbridge.runs.validate_recipe` runs them before launching)."""
+    from lingbridge.models import check_model_source
+
+    model_args, training_args = configs[0], configs[-1]
+    check_model_source(model_args.model_name_or_path)
+    check_model_source(model_args.tokenizer_name, "tokenizer_name")
+    if not (model_args.config_name or model_args.model_name_or_path):
+        raise UserError("give model_name_or_path (a seq2seq checkpoint or a pretrain run directory) or config_name")
+    if training_args.metric_for_best_model not in (None, "loss", "eval_loss"):
+        raise UserError("metric_for_best_model: model selection uses the dev loss (BLEU is computed once, on the "
+                        f"test split); got '{training_args.metric_for_best_model}', expected loss")
+
+
 @exit_on_user_error
 def main(argv=None):
     model_args, data_args, clean_args, args, lora_args, run_args, training_args, config_path = parse(argv)
@@ -58,7 +72,7 @@ def main(argv=None):
     from lingbridge.data.load import limit
     from lingbridge.data.parallel import load_translation_pairs
     from lingbridge.evaluation import format_table
-    from lingbridge.models import build_model, check_model_source
+    from lingbridge.models import build_model, fit_max_length
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
     from lingbridge.tasks.translation import (TASK, direction_splits, make_directions, parse_directions,
@@ -68,13 +82,7 @@ def main(argv=None):
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built
-    check_model_source(model_args.model_name_or_path)
-    check_model_source(model_args.tokenizer_name, "tokenizer_name")
-    if not (model_args.config_name or model_args.model_name_or_path):
-        raise UserError("give model_name_or_path (a seq2seq checkpoint or a pretrain run directory) or config_name")
-    if training_args.metric_for_best_model not in (None, "loss", "eval_loss"):
-        raise UserError("metric_for_best_model: model selection uses the dev loss (BLEU is computed once, on the "
-                        f"test split); got '{training_args.metric_for_best_model}', expected loss")
+    check((model_args, data_args, clean_args, args, lora_args, run_args, training_args))
     run = start_run("finetune_translation", run_args, training_args)
 
     # ---- data: load → clean → directions -----------------------------------------------------------
@@ -97,6 +105,8 @@ def main(argv=None):
                                             max(data_args.max_seq_length, args.max_target_length),
                                             warm_start_decoder=args.warm_start_decoder)
     base = model.get_base_model() if lora else model
+    data_args.max_seq_length = fit_max_length(data_args.max_seq_length, tokenizer, base.config)
+    args.max_target_length = fit_max_length(args.max_target_length, tokenizer, base.config, "max_target_length")
     directions = make_directions(dir_pairs, base.config, tokenizer, args.source_prefix, args.code_overrides())
     with training_args.main_process_first(desc="tokenise"):
         enc = {split: {d.name: TASK.preprocess(parts[(d.src, d.tgt)], d, tokenizer, data_args.max_seq_length,

@@ -55,6 +55,7 @@ def main(argv=None) -> Path:
 
     from lingbridge.cards import write_card
     from lingbridge.evaluation import per_language
+    from lingbridge.models import fit_max_length
     from lingbridge.optimize import measure
     from lingbridge.optimize.methods import METHODS, MethodContext
     from lingbridge.optimize.quantize import bitsandbytes_snippet
@@ -79,7 +80,7 @@ def main(argv=None) -> Path:
     # ---- the teacher, measured; the method applied ----------------------------------------------------
     tokenizer = AutoTokenizer.from_pretrained(source)
     teacher = AutoModelForSequenceClassification.from_pretrained(source, use_safetensors=True).eval()
-    max_len, texts = data["data_args"].max_seq_length, list(test["text"])
+    max_len, texts = fit_max_length(data["data_args"].max_seq_length, tokenizer, teacher.config), list(test["text"])
     langs, gold = np.array(test["lang"]), np.array(test["label"])
 
     def evaluate(classifier):

@@ -19,6 +19,19 @@ import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
+
+
+def _inside(base: Path, relative: str) -> Path:
+    """`base / relative`, refusing what the Hub refuses: empty, `.` or `..` segments, absolute paths,
+    backslashes and NUL (a revision `../../main` must not become a folder outside the store)."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(p in ("", ".", "..") or "\\" in p or "\0" in p for p in parts):
+        raise ValueError(f"invalid path {relative!r}")
+    path = (base / relative).resolve()
+    if base.resolve() not in path.parents:
+        raise ValueError(f"invalid path {relative!r}")
+    return path
 
 
 class FakeHub:
@@ -32,7 +45,8 @@ class FakeHub:
 
     # ---- storage ---------------------------------------------------------------------------------
     def folder(self, repo_id: str, revision: str = "main") -> Path:
-        return self.root / repo_id / revision
+        """Where a revision is stored; a repo id or revision that would leave the store is a `ValueError`."""
+        return _inside(self.root, f"{repo_id}/{revision}")
 
     def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
         base = self.folder(repo_id, revision)
@@ -108,8 +122,13 @@ class FakeHub:
                 if not m or m.group(1) not in hub.repos:
                     self._body()
                     return self._send(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
-                repo_id, action, revision = m.group(1), m.group(2), m.group(3).replace("%2F", "/")
+                repo_id, action, revision = m.group(1), m.group(2), unquote(m.group(3))
                 repo = hub.repos[repo_id]
+                try:
+                    hub.folder(repo_id, revision)
+                except ValueError:
+                    self._body()
+                    return self._send(400, {"error": f"Invalid rev id: {revision}"}, {"X-Error-Code": "RevisionNotFound"})
                 if action == "branch":
                     self._body()
                     if revision in repo["branches"]:
@@ -130,7 +149,7 @@ class FakeHub:
                                                       for f in files]})
                 # commit: the whole request first, then one atomic swap of the revision folder
                 lines = [json.loads(line) for line in self._body().splitlines() if line.strip()]
-                staged = hub.root / ".staging" / repo_id / revision
+                staged = hub.root / ".staging" / repo_id / revision  # checked above (hub.folder)
                 shutil.rmtree(staged, ignore_errors=True)
                 current = hub.folder(repo_id, revision)
                 if current.exists():
@@ -141,11 +160,19 @@ class FakeHub:
                     if line["key"] == "header":
                         header = line["value"]
                     elif line["key"] == "file":
-                        target = staged / line["value"]["path"]
+                        try:
+                            target = _inside(staged, line["value"]["path"])
+                        except ValueError:
+                            shutil.rmtree(staged, ignore_errors=True)
+                            return self._send(400, {"error": f"Invalid path: {line['value']['path']!r}"})
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(base64.b64decode(line["value"]["content"]))
                     elif line["key"] == "deletedFile":
-                        (staged / line["value"]["path"]).unlink(missing_ok=True)
+                        try:
+                            _inside(staged, line["value"]["path"]).unlink(missing_ok=True)
+                        except ValueError:
+                            shutil.rmtree(staged, ignore_errors=True)
+                            return self._send(400, {"error": f"Invalid path: {line['value']['path']!r}"})
                     else:
                         return self._send(400, {"error": f"unsupported commit operation {line['key']}"})
                 shutil.rmtree(current, ignore_errors=True)

@@ -120,8 +120,9 @@ def parse_config(dataclass_types, args: list[str] | None = None):
     parser = _parser_class()(dataclass_types, allow_abbrev=False,  # a typo must not match a prefix
                              usage="%(prog)s [--config FILE.yaml] [--OPTION VALUE ...]  (options by group below)",
                              epilog=_aliases_help(valid))
+    # set_defaults skips argparse's type conversion: check each YAML value against its option first
     parser.set_defaults(**_trainer_defaults(given, valid))
-    parser.set_defaults(**values)
+    parser.set_defaults(**_typed_yaml_values(parser, values, dataclass_types, config_path))
     try:
         *parsed, remaining = parser.parse_args_into_dataclasses(
             args, return_remaining_strings=True, look_for_args_file=False
@@ -138,6 +139,7 @@ def parse_config(dataclass_types, args: list[str] | None = None):
         raise UserError(f"unknown option '{bad}'{hint}")
     for instance in parsed:
         if type(instance).__name__.endswith("TrainingArguments"):
+            check_training_args(instance)
             check_trainer_fields(instance, given, config_path)
     return (*parsed, config_path)
 
@@ -328,6 +330,130 @@ def _resolve_stages(training_args, given: set[str]) -> None:
         raise UserError("nothing to do: --do_train, --do_eval and --do_predict are all false")
 
 
+def _typed_yaml_values(parser, values: dict[str, Any], dataclass_types, config_path) -> dict[str, Any]:
+    """YAML values converted as argparse converts the same option on the command line.
+
+    A list where one value is expected (`learning_rate: [1e-3, 2e-3]`), a word where a number is expected
+    or a value outside the choices is a `UserError` naming the file and the key. Lists stay lists for
+    list options (a single value becomes a one-item list) and for fields typed as lists or mappings
+    (`report_to`, `fsdp_config`); PyYAML's strings such as `2e-3` (YAML 1.1 reads it as text) become numbers.
+    """
+    types = _declared_types(dataclass_types)
+    out = {}
+    for key, value in values.items():
+        action = parser._option_string_actions.get(f"--{key}")
+        if action is None or value is None:
+            out[key] = value
+            continue
+        many = action.nargs in ("+", "*")
+        if isinstance(value, dict) or (isinstance(value, list) and not many):
+            shape = "mapping" if isinstance(value, dict) else "list"
+            if ("dict" if shape == "mapping" else "list") in types[key]:
+                out[key] = value  # the field takes a list / mapping as it is (report_to, fsdp_config)
+                continue
+            raise UserError(f"{config_path}: '{key}' must be a single {_kind(action)}, got a {shape}: {_short(value)}")
+        items = [_yaml_item(key, action, v, config_path) for v in (value if isinstance(value, list) else [value])]
+        out[key] = items if many else items[0]
+    return out
+
+
+def _declared_types(dataclass_types) -> dict[str, str]:
+    """Each field's annotation as written, lower-cased (HfArgumentParser rewrites `field.type` in place:
+    `dict | str | None` becomes `str`, so the class annotations are the only record of it)."""
+    out = {}
+    for dc in dataclass_types:
+        for klass in reversed(dc.__mro__):
+            for name, annotation in vars(klass).get("__annotations__", {}).items():
+                out[name] = str(annotation).lower()
+    return out
+
+
+def _kind(action) -> str:
+    return {int: "integer", float: "number"}.get(action.type, "value")
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _yaml_item(key: str, action, value, config_path):
+    import math
+
+    where = f"{config_path}: '{key}'"
+    if isinstance(value, (list, dict)):
+        raise UserError(f"{where} must be a list of single values, got {_short(value)}")
+    convert = action.type
+    if convert in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UserError(f"{where} must be a{'n' if convert is int else ''} {_kind(action)}, got {_short(value)}")
+        try:
+            number = convert(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{where} must be a{'n' if convert is int else ''} {_kind(action)}, got {_short(value)}") from None
+        if convert is int and isinstance(value, float) and not value.is_integer():
+            raise UserError(f"{where} must be an integer, got {value}")
+        if convert is float and math.isnan(number):
+            raise UserError(f"{where} must be a number, got {value}")
+        return number
+    if convert is str or convert is None:
+        # numbers become text (a revision `2024`); booleans stay (fields such as `fsdp` take false)
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    try:
+        converted = convert(value)
+    except Exception:  # argparse's converters raise ValueError, KeyError or ArgumentTypeError
+        converted = _INVALID
+    if converted is _INVALID or (action.choices and converted not in action.choices):
+        choices = f"; choose from {', '.join(str(c) for c in action.choices)}" if action.choices else ""
+        raise UserError(f"{where}: invalid value {_short(value)}{choices}")
+    return converted
+
+
+_INVALID = object()
+
+
+def check_training_args(args) -> None:
+    """User mistakes in `TrainingArguments` that transformers accepts or reports only mid-run.
+
+    Zero epochs or steps would train nothing and still write a run that says "finetuned"; a negative
+    batch size fails deep inside the DataLoader; a token given as an option ends up in shell history,
+    process lists and every checkpoint's pickled `training_args.bin`.
+    """
+    import math
+
+    if getattr(args, "hub_token", None):
+        raise UserError("hub_token: do not pass a token as an option or in a config file (it would be kept in "
+                        "shell history, process lists and checkpoints); set HF_TOKEN or run `hf auth login`")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise UserError(f"{name} must be at least 1, got {value}")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise UserError(f"max_steps must be a positive number of steps (or -1: train for num_train_epochs), "
+                        f"got {args.max_steps}")
+    if args.max_steps == -1 and not (math.isfinite(args.num_train_epochs) and args.num_train_epochs > 0):
+        raise UserError(f"num_train_epochs must be a positive number (or give max_steps), got {args.num_train_epochs}")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise UserError(f"learning_rate must be a positive number, got {args.learning_rate}")
+    for name in ("weight_decay", "warmup_steps", "max_grad_norm", "label_smoothing_factor"):
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise UserError(f"{name} must be a number of at least 0, got {value}")
+    if not 0 <= getattr(args, "label_smoothing_factor", 0) < 1:
+        raise UserError(f"label_smoothing_factor must be in [0, 1), got {args.label_smoothing_factor}")
+    for name in ("seed", "data_seed"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value < 2**32:
+            raise UserError(f"{name} must be in [0, 2**32), got {value}")
+    for name in ("logging_steps", "save_steps", "eval_steps"):
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UserError(f"{name} must be a positive number, got {value}")
+    if getattr(args, "dataloader_num_workers", 0) < 0:
+        raise UserError(f"dataloader_num_workers must be at least 0, got {args.dataloader_num_workers}")
+    if getattr(args, "save_total_limit", None) is not None and args.save_total_limit < 0:
+        raise UserError(f"save_total_limit must be at least 0, got {args.save_total_limit}")
+
 
 # ----------------------------------------------------------------------------------------------
 # Argument groups shared by the recipes (names follow the Hugging Face example scripts).
@@ -359,6 +485,9 @@ class ModelArguments:
     def __post_init__(self):
         if self.vocab_size < 100:
             raise UserError(f"vocab_size must be at least 100, got {self.vocab_size}")
+
+
+MAX_SEQ_LENGTH = 1 << 20  # no text model reads a million tokens at once: a larger value is a typo
 
 
 @dataclass
@@ -396,14 +525,26 @@ class DataArguments:
             raise UserError("validation_file/test_file need a train_file (or a dataset_name)")
         for name in ("train_file", "validation_file", "test_file"):
             path = getattr(self, name)
+            if path and Path(path).is_dir():
+                raise UserError(f"{name}: {path} is a folder, expected a data file (csv, tsv, json, jsonl, parquet, txt)")
             if path and not Path(path).is_file():
                 raise UserError(f"{name}: file not found: {path}")
         if self.languages:
             check_languages(self.languages, where="languages")
         if not 0 <= self.validation_split_percentage < 100:
             raise UserError(f"validation_split_percentage must be in [0, 100), got {self.validation_split_percentage}")
-        if self.max_seq_length < 8:
-            raise UserError(f"max_seq_length must be at least 8, got {self.max_seq_length}")
+        if not 8 <= self.max_seq_length <= MAX_SEQ_LENGTH:
+            # above the model's own limit it is lowered to that limit (with a warning) once the model is known
+            raise UserError(f"max_seq_length must be between 8 and {MAX_SEQ_LENGTH} tokens, got {self.max_seq_length}")
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"{name} must be at least 1, got {value}")
+        if self.preprocessing_num_workers is not None and self.preprocessing_num_workers < 1:
+            raise UserError(f"preprocessing_num_workers must be at least 1, got {self.preprocessing_num_workers}")
+        for name in ("text_column", "label_column", "lang_column"):
+            if not str(getattr(self, name)).strip():
+                raise UserError(f"{name} must name a column, got an empty string")
 
 
 @dataclass

@@ -12,6 +12,7 @@ What goes: the weights (safetensors only), config, tokenizer, the card rendered 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -74,6 +75,27 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
+def check_published_files(run_dir: Path) -> None:
+    """Every file publish reads must be a regular file inside the run directory.
+
+    A symbolic link (`ln -s /etc/passwd RUN/vocab.txt`) would upload whatever it points to; a link is
+    refused even when its target is inside the run, so that what is published is what the folder holds.
+    The run directory itself may be a link (`runs/latest`).
+    """
+    root = run_dir.resolve()
+    for path in sorted(run_dir.iterdir()):
+        if not (any(fnmatch(path.name, pat) for pat in PUBLISHED_PATTERNS) or path.name.startswith("adapter_")
+                or path.name == "README.md"):
+            continue
+        if path.is_symlink():
+            raise UserError(f"{path} is a symbolic link (to {os.readlink(path)}); publish uploads only regular files "
+                            "of the run directory: replace the link with the file itself")
+        if root not in path.resolve().parents:
+            raise UserError(f"{path} resolves outside the run directory {root}; publish uploads only files inside it")
+        if path.exists() and not (path.is_file() or path.is_dir()):
+            raise UserError(f"{path} is not a regular file (a device, socket or pipe); remove it before publishing")
+
+
 def _merge_adapter(run_dir: Path, record: dict, out: Path) -> None:
     """Load base + adapter, merge the LoRA deltas into the weights and save a plain model folder."""
     import peft
@@ -109,6 +131,7 @@ def plan_publish(run_dir: str | Path, repo_id: str, lora: str | None = None, bas
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     check_repo_id(repo_id)
+    check_published_files(run_dir)
     has_adapter = (run_dir / "adapter_model.safetensors").is_file()
     if lora and lora not in LORA_CHOICES:
         raise UserError(f"--lora must be one of {', '.join(LORA_CHOICES)}, got '{lora}'")
@@ -118,26 +141,38 @@ def plan_publish(run_dir: str | Path, repo_id: str, lora: str | None = None, bas
     lora = (lora or "adapter") if has_adapter else None
     if not any(run_dir.glob("*.safetensors")):
         raise UserError(f"{run_dir} has no safetensors weights to publish")
+    created = staging is None
     staging = Path(staging or tempfile.mkdtemp(prefix="lingbridge-publish-"))
     staging.mkdir(parents=True, exist_ok=True)
-    for path in sorted(run_dir.iterdir()):
-        if path.is_file() and any(fnmatch(path.name, pat) for pat in PUBLISHED_PATTERNS):
-            if lora == "merged" and path.name.startswith("adapter_"):
-                continue
-            shutil.copy2(path, staging / path.name)
-    if lora == "merged":
-        _merge_adapter(run_dir, record, staging)
-    if lora == "adapter" and base_model:
-        # so that AutoPeftModel.from_pretrained(repo_id) finds the base on the Hub, not on this disk
-        cfg_path = staging / "adapter_config.json"
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        cfg["base_model_name_or_path"] = base_model
-        cfg_path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
-    render_card(run_dir, repo_id, publish_as=lora, base_model=base_model).save(staging / "README.md")
-    files = sorted((str(p.relative_to(staging)), p.stat().st_size) for p in staging.rglob("*") if p.is_file())
-    name = Path(record.get("run_dir") or run_dir).name
-    what = {"adapter": ", LoRA adapter", "merged": ", LoRA merged"}.get(lora, "")
-    message = f"Upload lingbridge run {name} ({record.get('job')}{what})"
+    try:
+        for path in sorted(run_dir.iterdir()):
+            if path.is_file() and any(fnmatch(path.name, pat) for pat in PUBLISHED_PATTERNS):
+                if lora == "merged" and path.name.startswith("adapter_"):
+                    continue
+                shutil.copy2(path, staging / path.name)
+        if lora == "merged":
+            _merge_adapter(run_dir, record, staging)
+        if lora == "adapter" and base_model:
+            # so that AutoPeftModel.from_pretrained(repo_id) finds the base on the Hub, not on this disk
+            cfg_path = staging / "adapter_config.json"
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+            cfg["base_model_name_or_path"] = base_model
+            cfg_path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+        try:
+            card = render_card(run_dir, repo_id, publish_as=lora, base_model=base_model)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+            # a record that parses but holds values of the wrong kind (a hand edit): name it, don't crash
+            raise UserError(f"{run_dir / 'lingbridge_run.json'}: the run record is damaged (the card cannot be rendered: "
+                            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        card.save(staging / "README.md")
+        files = sorted((str(p.relative_to(staging)), p.stat().st_size) for p in staging.rglob("*") if p.is_file())
+        name = Path(record.get("run_dir") or run_dir).name
+        what = {"adapter": ", LoRA adapter", "merged": ", LoRA merged"}.get(lora, "")
+        message = f"Upload lingbridge run {name} ({record.get('job')}{what})"
+    except BaseException:
+        if created:  # nothing is left behind in the temporary folder on failure
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     return PublishPlan(run_dir, repo_id, staging, lora, files, message)
 
 

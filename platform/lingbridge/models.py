@@ -254,3 +254,27 @@ def build_model(task, model_args, tokenizer, lora_args=None, max_seq_length: int
     params = count_parameters(model)
     logger.info("model: %s; %s of %s parameters trainable", init, f"{params['trainable']:,}", f"{params['total']:,}")
     return model, init, lora, params
+
+
+def input_limit(tokenizer, config=None) -> int:
+    """The most tokens the model reads: the tokenizer's `model_max_length` (when it was set) and the
+    model's position table (XLM-R/RoBERTa offset their positions by `padding_idx + 1`)."""
+    limit = tokenizer.model_max_length if tokenizer.model_max_length and tokenizer.model_max_length < 1_000_000 else 512
+    positions = getattr(config, "max_position_embeddings", None) if config is not None else None
+    if positions:
+        offset = (config.pad_token_id or 0) + 1 if config.model_type in ("xlm-roberta", "roberta", "camembert") else 0
+        limit = min(limit, positions - offset)
+    return int(limit)
+
+
+def fit_max_length(requested: int, tokenizer, config=None, what: str = "max_seq_length") -> int:
+    """`requested` tokens, lowered to what the model reads (`input_limit`) with a warning.
+
+    Every place a model reads text truncates to this: a `--max_seq_length 100000` would otherwise index past
+    the position table (`index out of range`) on the first long text.
+    """
+    limit = input_limit(tokenizer, config)
+    if requested > limit:
+        logger.warning("%s %d is more than the model reads: using %d tokens", what, requested, limit)
+        return limit
+    return requested

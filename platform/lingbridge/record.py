@@ -143,9 +143,66 @@ def read_record(run_dir: str | Path) -> dict[str, Any]:
         raise UserError(f"{run_dir} is not a lingbridge run directory (no {RECORD_NAME})")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise UserError(f"{path}: the run record is unreadable ({type(err).__name__}: {str(err).splitlines()[0]}); "
                         "the run directory is damaged") from None
     if not isinstance(record, dict) or "job" not in record:
         raise UserError(f"{path}: the run record has no 'job'; the run directory is damaged")
+    problem = _shape_problem(record)
+    if problem:
+        raise UserError(f"{path}: the run record is damaged ({problem})")
     return record
+
+
+# The keys the app, the cards and publishing read, with the JSON type each must have when present.
+_SHAPES = {"job": str, "task": (str, type(None)), "pipeline_tag": (str, type(None)), "languages": list,
+           "config": dict, "summary": (str, type(None)), "metrics": dict, "data_sources": list,
+           "cleaning": (dict, type(None)), "lora": (dict, type(None)), "parameters": (dict, type(None)),
+           "label_names": (list, type(None)), "train_languages": (list, type(None)), "init": (str, type(None)),
+           "base_model": (str, type(None)), "run_dir": (str, type(None)), "eval_split": str, "rows": (dict, type(None)),
+           "wall_time_s": (int, float, type(None)), "world_size": (int, type(None)), "ranks": (list, type(None)),
+           "hardware": (dict, type(None)), "library_versions": (dict, type(None)), "usage": (str, type(None)),
+           "license": str, "intended_use": str, "limitations": str, "lingbridge_version": (str, type(None)),
+           "git_commit": (str, type(None)), "config_file": (str, type(None))}
+_TYPE_NAMES = {str: "text", list: "a list", dict: "a mapping", type(None): "null", int: "a number", float: "a number"}
+
+
+def _shape_problem(record: dict) -> str | None:
+    """What is wrong with the shape of a parsed record (a hand edit, another tool), or None."""
+    def name(t):
+        return " or ".join(_TYPE_NAMES.get(x, x.__name__) for x in (t if isinstance(t, tuple) else (t,)))
+
+    for key, expected in _SHAPES.items():
+        if key in record and not isinstance(record[key], expected):
+            return f"'{key}' should be {name(expected)}, got {_TYPE_NAMES.get(type(record[key]), type(record[key]).__name__)}"
+    for key in ("languages", "label_names", "train_languages"):
+        if any(not isinstance(x, str) for x in record.get(key) or []):
+            return f"'{key}' should list text values"
+    if any(not isinstance(s, dict) for s in record.get("data_sources") or []):
+        return "'data_sources' should list mappings"
+    metrics = record.get("metrics") or {}
+    for key in ("per_language", "dev_per_language"):
+        table = metrics.get(key)
+        if table is None:
+            continue
+        if not isinstance(table, dict) or any(not isinstance(row, dict) for row in table.values()):
+            return f"'metrics.{key}' should map each language to a mapping of metrics"
+    for key in ("train", "dev"):
+        if metrics.get(key) is not None and not isinstance(metrics[key], dict):
+            return f"'metrics.{key}' should be a mapping"
+    transfer = metrics.get("transfer")
+    if transfer:
+        if not isinstance(transfer, dict):
+            return "'metrics.transfer' should be a mapping"
+        for key in ("gap", "rows"):
+            table = transfer.get(key)
+            if table is not None and (not isinstance(table, dict) or any(not isinstance(r, dict) for r in table.values())):
+                return f"'metrics.transfer.{key}' should map names to mappings"
+        for key in ("source_languages", "target_languages"):
+            if not isinstance(transfer.get(key, []), list):
+                return f"'metrics.transfer.{key}' should be a list"
+    cleaning = record.get("cleaning") or {}
+    for key in ("rows_before", "rows_after", "rules"):
+        if cleaning.get(key) is not None and not isinstance(cleaning[key], dict):
+            return f"'cleaning.{key}' should be a mapping"
+    return None

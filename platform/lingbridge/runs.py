@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import UserError
-from .record import RunRecord
+from .record import RECORD_NAME, RunRecord
 
 logger = logging.getLogger("lingbridge")
 PARTIAL_SUFFIX = ".partial"
@@ -36,8 +36,35 @@ def _newest_partial(job: str, root: str | Path = "runs") -> Path | None:
     return Path(str(found[-1])[: -len(PARTIAL_SUFFIX)]) if found else None
 
 
+WORK_MARKER = ".lingbridge_work"  # written into every `<run>.partial` lingbridge creates: only those are ever replaced
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and next(path.iterdir(), None) is None
+
+
+def _protected(path: Path) -> str | None:
+    """Why `path` may never be a run directory (the current, home or lingbridge's own folder or a parent)."""
+    resolved = path.resolve()
+    places = (("the current directory", Path.cwd()), ("your home directory", Path.home()),
+              ("the folder lingbridge is installed in", Path(__file__).resolve().parent))
+    for name, place in places:
+        place = place.resolve()
+        if resolved == place:
+            return name
+        if resolved in place.parents:
+            return f"a parent of {name} ({place})"
+    return None
+
+
 class RunDir:
-    """Where one recipe run writes.
+    """Where one recipe run writes, and what it may replace.
+
+    A run works in `<output_dir>.partial/` and renames it to `<output_dir>/` at the end. Replacing is
+    allowed only for what lingbridge made: an existing `<output_dir>` must be a finished run directory
+    (it has `lingbridge_run.json`; replaced with `--overwrite_output_dir`) or an empty folder; an existing
+    `<output_dir>.partial` must carry lingbridge's `.lingbridge_work` marker (or be empty). Anything else,
+    and the current, home or installation folder (or a parent of one), is refused whatever the flags say.
 
     Args:
         job: recipe name, used for the default folder `runs/<job>-<timestamp>`.
@@ -65,28 +92,76 @@ class RunDir:
         self.resume = resume
         self.started = time.time()
 
+    # ---- what may be replaced ----------------------------------------------------------------------
+    def _final_problem(self) -> str | None:
+        """None when the final folder may be written (absent, empty, or a run replaced on request)."""
+        path = self.path
+        if path.is_symlink():
+            return f"--output_dir {path} is a symbolic link; give a new folder path"
+        if not path.exists():
+            return None
+        if not path.is_dir():
+            return f"--output_dir {path} is a file; give a new folder path such as runs/<name>"
+        if _is_empty_dir(path):
+            return None
+        if not (path / RECORD_NAME).is_file():
+            return (f"--output_dir {path} already exists and is not a lingbridge run directory (no {RECORD_NAME}); "
+                    "lingbridge never replaces other folders: give a new --output_dir")
+        if not self.overwrite:
+            return (f"run directory {path} already exists (a finished run); give a new --output_dir, or pass "
+                    "--overwrite_output_dir to replace that run (its model and record are deleted)")
+        return None
+
+    def _work_state(self) -> str:
+        """'absent', 'ours' (lingbridge's marker, or empty), 'legacy' (Trainer checkpoints but no marker: an
+        unfinished run of an older lingbridge, which may be resumed but is never deleted) or 'foreign'."""
+        work = self.work
+        if not work.exists() and not work.is_symlink():
+            return "absent"
+        if work.is_dir() and not work.is_symlink():
+            if (work / WORK_MARKER).is_file() or _is_empty_dir(work):
+                return "ours"
+            if any(p.is_dir() for p in work.glob("checkpoint-*")):
+                return "legacy"
+        return "foreign"
+
     def check(self) -> None:
-        """Refuse to clobber anything; call before training starts (main process)."""
-        if self.path.exists() and not self.overwrite:
-            raise UserError(
-                f"run directory {self.path} already exists; pass --overwrite_output_dir to replace it "
-                "or choose another --output_dir"
-            )
-        if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"output_dir {self.path} is a file, expected a folder")
-        if self.work.exists() and not (self.resume or self.overwrite):
-            raise UserError(
-                f"an unfinished run is in {self.work}; pass --resume to continue it or "
-                "--overwrite_output_dir to start over"
-            )
-        if self.resume and not self.work.exists():
+        """Refuse anything that would replace what lingbridge did not make; read-only, call on every rank
+        before anything is created (`check_run`)."""
+        for place in (self.path, self.work):
+            why = _protected(place)
+            if why:
+                raise UserError(f"--output_dir {self.path} is {why}; a run needs a folder of its own: "
+                                "give a new --output_dir such as runs/<name>")
+        for parent in self.path.absolute().parents:
+            if parent.exists() or parent.is_symlink():
+                if not parent.is_dir():
+                    raise UserError(f"--output_dir {self.path}: {parent} is a file, not a folder")
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    raise UserError(f"--output_dir {self.path}: no permission to create folders in {parent}")
+                break
+        problem = self._final_problem()
+        if problem:
+            raise UserError(problem)
+        state = self._work_state()
+        if state == "foreign" or (state == "legacy" and not self.resume):
+            raise UserError(f"{self.work} exists and is not an unfinished lingbridge run (no {WORK_MARKER} marker); "
+                            "lingbridge never replaces other folders: move it away or give a new --output_dir")
+        if state == "ours" and not (self.resume or self.overwrite):
+            raise UserError(f"an unfinished run is in {self.work}; pass --resume to continue it, or "
+                            "--overwrite_output_dir to start over (its checkpoints are deleted)")
+        if self.resume and state == "absent":
             raise UserError(f"--resume: nothing to continue at {self.work}")
 
     def prepare(self) -> None:
-        """Create the working folder (main process only)."""
-        if self.overwrite and not self.resume and self.work.exists():
+        """Create the working folder with lingbridge's marker (main process); start over only in our own."""
+        state = self._work_state()
+        if state == "foreign" or (state == "legacy" and not self.resume):
+            self.check()  # it changed since the check: raise its error
+        if self.overwrite and not self.resume and state == "ours":
             shutil.rmtree(self.work)
         self.work.mkdir(parents=True, exist_ok=True)
+        (self.work / WORK_MARKER).write_text(f"{self.job}\n", encoding="utf-8")
 
     def last_checkpoint(self) -> str | None:
         if not self.resume:
@@ -94,29 +169,95 @@ class RunDir:
         from transformers.trainer_utils import get_last_checkpoint
 
         ckpt = get_last_checkpoint(str(self.work))
-        import logging
-
-        log = logging.getLogger("lingbridge")
         if ckpt:
-            log.info("resuming from %s", ckpt)
+            logger.info("resuming from %s", ckpt)
         else:
-            log.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.work)
+            logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", self.work)
         return ckpt
 
     def finalize(self, keep_checkpoints: bool = False) -> Path:
-        """Drop checkpoints and rename the working folder to the final run directory (main process)."""
+        """Drop checkpoints and rename the working folder to the final run directory (main process).
+
+        The final folder is checked again (someone may have written into it during training): when it may
+        no longer be replaced, the finished run stays in `<run>.partial` and the error says so. A replaced
+        run is renamed aside first and deleted last, so a crash never loses both.
+        """
         if not keep_checkpoints:
             for ckpt in self.work.glob("checkpoint-*"):
                 shutil.rmtree(ckpt, ignore_errors=True)
+        problem = self._final_problem()
+        if problem:
+            raise UserError(f"{problem}; the finished run is kept in {self.work}")
+        (self.work / WORK_MARKER).unlink(missing_ok=True)
+        old = None
         if self.path.exists():
-            # Only reached with --overwrite_output_dir (checked before training).
-            shutil.rmtree(self.path)
+            old = self.path.with_name(f".{self.path.name}.replaced-{os.getpid()}")
+            os.replace(self.path, old)
         os.replace(self.work, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         return self.path
 
 
 # ----------------------------------------------------------------------------------------------
 # The life of a run directory, under Accelerate (every rank calls these; the main process writes).
+
+
+def check_run(job: str, run_args, training_args) -> RunDir:
+    """The run-directory checks of `start_run`, in this process only; nothing is created or changed.
+
+    Args:
+        job: the recipe name (the default folder is `runs/<job>-<timestamp>`).
+        run_args: `RunArguments` (or anything with `overwrite_output_dir` and `resume`).
+        training_args: anything with `output_dir` (`TrainingArguments`, the sweep's arguments).
+    """
+    run = RunDir(job, getattr(training_args, "output_dir", None), overwrite=run_args.overwrite_output_dir,
+                 resume=run_args.resume)
+    run.check()
+    return run
+
+
+def _local_data(configs) -> bool:
+    """Whether a recipe's data is local files or the bundled sample (cheap to check before launching)."""
+    names = [getattr(c, "dataset_name", None) for c in configs if hasattr(c, "dataset_name")]
+    return all(n is None or str(n).startswith("sample:") for n in names)
+
+
+def validate_recipe(module, argv: list[str] | None = None, data: bool = True) -> tuple:
+    """Every check a recipe makes before it creates anything, in this process; creates nothing.
+
+    What `lingbridge train` calls in the launcher process before `accelerate launch`, so that a user
+    mistake is one `UserError` there instead of one per started process. In order: the recipe's
+    `parse(argv)` (config keys, value types, every dataclass's `__post_init__`, `TrainingArguments`
+    sanity), its `check(configs)` where it has one (model source, option combinations), the run directory
+    (`check_run`: nothing of the user's may be replaced), and, with `data` and when the data is local files
+    or the bundled sample, its `plan_data(configs)` (files readable, columns, language codes).
+
+    Args:
+        module: a recipe module (`lingbridge.recipes.finetune_classification`, ...).
+        argv: the recipe's options, as on its command line.
+        data: also load the data (local files and the bundled sample only; a Hub dataset is left to the run).
+
+    Returns:
+        What the recipe's `parse(argv)` returned.
+
+    Raises:
+        UserError: the first mistake found.
+    """
+    import copy
+
+    parsed = module.parse(argv)
+    configs = list(parsed[:-1])
+    check = getattr(module, "check", None)
+    if check is not None:
+        check(copy.deepcopy(configs))
+    run_args = next((c for c in configs if hasattr(c, "overwrite_output_dir") and hasattr(c, "resume")), None)
+    output = next((c for c in configs if hasattr(c, "output_dir")), None)
+    if run_args is not None and output is not None:
+        check_run(module.__name__.rsplit(".", 1)[-1], run_args, output)
+    if data and hasattr(module, "plan_data") and _local_data(configs):
+        module.plan_data(copy.deepcopy(configs))
+    return parsed
 
 
 def start_run(job: str, run_args, training_args) -> RunDir:
@@ -136,7 +277,7 @@ def start_run(job: str, run_args, training_args) -> RunDir:
         # The default folder name holds a timestamp: all ranks must use the main process's.
         paths = broadcast_object_list([str(run.path)])
         run = RunDir(job, paths[0], overwrite=run.overwrite, resume=run.resume)
-    run.check()
+    run.check()  # the same checks as check_run, on the shared folder name
     training_args.output_dir = str(run.work)
     import torch
 

@@ -80,6 +80,9 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
     )
 
 
+TRAINED_MAX_LENGTH = 512  # the position table of the built-in tiny/base configs (models.TINY_XLMR, BASE_XLMR)
+
+
 def load_or_train_tokenizer(model_args, texts, languages: list[str] = (), max_length: int = 512,
                             share_dir=None, show_progress: bool = False):
     """The tokenizer a recipe uses: `tokenizer_name` or the checkpoint's, else a Unigram trained on `texts`.
@@ -96,6 +99,8 @@ def load_or_train_tokenizer(model_args, texts, languages: list[str] = (), max_le
         (tokenizer, source): `source` is the folder or Hub id it came from, None when trained.
     """
     source = model_args.tokenizer_name or model_args.model_name_or_path
+    # a trained tokenizer serves a built-in config, whose position table holds 512 tokens at most
+    max_length = min(max_length, TRAINED_MAX_LENGTH)
     if source:
         from transformers import AutoTokenizer
 

@@ -82,8 +82,22 @@ class _Langid:
         return self.ident.classify(text)[0]
 
 
-def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "test")):
+def is_missing(value) -> bool:
+    """An empty cell: None, NaN (pandas reads an empty CSV cell in a number column as NaN) or blank text."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value  # NaN
+    return isinstance(value, str) and not value.strip()
+
+
+def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "test"), label_column: str = "label"):
     """Clean every split of `dsd` in place of the rules in `CleaningArguments`.
+
+    Rows without a label (an empty cell, NaN, None) in `label_column`, when the data has that column, are
+    dropped and counted as the rule `missing_label`: a user who leaves some rows unlabelled wants the
+    labelled ones trained on and to be told how many were skipped, not a class called "None". Empty or
+    missing texts are dropped by the length filter.
 
     Returns (DatasetDict, report). Raises `UserError` when a split is empty after cleaning.
     """
@@ -95,11 +109,23 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
         columns = {c: list(ds[c]) for c in text_columns}
         keep = [True] * len(ds)
 
+        # 0. rows without a label
+        if label_column and label_column in ds.column_names:
+            removed = 0
+            # a ClassLabel column marks an unlabelled row with -1 (the Hub's test splits of GLUE and others)
+            unlabelled = -1 if type(ds.features[label_column]).__name__ == "ClassLabel" else None
+            for i, v in enumerate(ds[label_column]):
+                if is_missing(v) or (unlabelled is not None and v == unlabelled):
+                    keep[i] = False
+                    removed += 1
+            report["rules"]["missing_label"][split] = {"removed": removed}
+
         # 1. normalisation
         modified = 0
         for c, values in columns.items():
             for i, v in enumerate(values):
-                new = normalize_text(v or "", args.unicode_normalization, args.strip_control_chars,
+                text = v if isinstance(v, str) else "" if v is None else str(v)
+                new = normalize_text(text, args.unicode_normalization, args.strip_control_chars,
                                      args.normalize_whitespace)
                 if new != v:
                     values[i] = new
@@ -109,7 +135,7 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
         # 2. length
         removed = 0
         for i in range(len(ds)):
-            if any(not args.min_chars <= len(columns[c][i]) <= args.max_chars for c in text_columns):
+            if keep[i] and any(not args.min_chars <= len(columns[c][i]) <= args.max_chars for c in text_columns):
                 keep[i] = False
                 removed += 1
         report["rules"]["length_filter"][split] = {"removed": removed}
@@ -198,8 +224,10 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
     report["rules"] = dict(report["rules"])
     for split, n in report["rows_after"].items():
         if n == 0 and report["rows_before"][split] > 0:
+            missing = report["rules"].get("missing_label", {}).get(split, {}).get("removed", 0)
+            hint = f"{missing} had no label; " if missing else ""
             raise UserError(
-                f"the {split} split is empty after cleaning ({report['rows_before'][split]} rows before); "
-                "check min_chars/max_chars, langid and the text column"
+                f"the {split} split is empty after cleaning ({report['rows_before'][split]} rows before; {hint}"
+                "check min_chars/max_chars, langid, the text column and the label column)"
             )
     return dsd, report

@@ -6,10 +6,53 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..languages import LANGUAGE_NAMES
-from .files import load_files
+from .files import LINE_COLUMN, ROW_COLUMN, file_positions, load_files
 
-def load_raw(data_args, cache_dir=None, seed: int = 42):
-    """Load the splits named by `DataArguments` (no column mapping). Returns (DatasetDict, sources)."""
+
+def split_sources(data_args) -> dict[str, str]:
+    """The file (or dataset) each split comes from, for error messages: `{split: name}`."""
+    base = data_args.dataset_name or data_args.train_file or "data"
+    return {"train": base, "validation": data_args.validation_file or base, "test": data_args.test_file or base}
+
+
+def row_position(ds, i: int) -> str:
+    """Where row `i` of `ds` came from: `line N` of its file, else `row N` of its source (1-based)."""
+    if LINE_COLUMN in ds.column_names:
+        return f"line {ds[i][LINE_COLUMN]}"
+    if ROW_COLUMN in ds.column_names:
+        return f"row {ds[i][ROW_COLUMN]}"
+    return f"row {i + 1}"
+
+
+def drop_positions(dsd):
+    """Remove the row-position columns `load_splits` added (before tokenising or saving)."""
+    for split in list(dsd):
+        extra = [c for c in (LINE_COLUMN, ROW_COLUMN) if c in dsd[split].column_names]
+        if extra:
+            dsd[split] = dsd[split].remove_columns(extra)
+    return dsd
+
+
+def _add_positions(dsd, files: dict[str, str] | None):
+    """A column that remembers each row's place in its file, added before any shuffle or filter."""
+    for split in list(dsd):
+        ds = dsd[split]
+        if LINE_COLUMN in ds.column_names or ROW_COLUMN in ds.column_names:
+            continue
+        if files and split in files:
+            name, values = file_positions(files[split], len(ds))
+        else:
+            name, values = ROW_COLUMN, list(range(1, len(ds) + 1))
+        dsd[split] = ds.add_column(name, values)
+    return dsd
+
+
+def load_raw(data_args, cache_dir=None, seed: int = 42, positions: bool = False):
+    """Load the splits named by `DataArguments` (no column mapping). Returns (DatasetDict, sources).
+
+    With `positions`, each row gets its line in its file (`_line`) or its row in its source (`_row`)
+    before the validation split is drawn, so that errors name a place the user can find.
+    """
     from datasets import DatasetDict, load_dataset
 
     if data_args.dataset_name and data_args.dataset_name.startswith("sample:"):
@@ -40,7 +83,14 @@ def load_raw(data_args, cache_dir=None, seed: int = 42):
         dsd["validation"] = dsd.pop("dev")
     if "train" not in dsd:
         raise UserError(f"the data has no 'train' split (found: {', '.join(dsd)})")
+    if len(dsd["train"]) == 0:
+        raise UserError(f"{data_args.dataset_name or data_args.train_file}: the train split has no rows")
+    if positions:
+        dsd = _add_positions(dsd, files if data_args.train_file and not data_args.dataset_name else None)
     if "validation" not in dsd and data_args.validation_split_percentage > 0:
+        if len(dsd["train"]) < 2:
+            raise UserError(f"{data_args.dataset_name or data_args.train_file}: {len(dsd['train'])} training row is too "
+                            "few to hold out a validation split; add rows or give a validation_file")
         parts = dsd["train"].train_test_split(test_size=data_args.validation_split_percentage / 100, seed=seed)
         dsd["train"], dsd["validation"] = parts["train"], parts["test"]
     for src in sources:
@@ -74,20 +124,56 @@ def map_columns(dsd, data_args, needed: dict[str, str], where: str = "data"):
         if "lang" not in ds.column_names:
             lang = data_args.languages[0] if data_args.languages and len(data_args.languages) == 1 else "und"
             ds = ds.add_column("lang", [lang] * len(ds))
+        for canon in [c for c in needed if c not in ("label",) and c in ds.column_names]:
+            ds = _as_text(ds, canon, needed.get(canon, canon), f"{where} ({split} split)")
         dsd[split] = ds
     return dsd
 
 
-def check_row_languages(dsd, where: str = "data") -> list[str]:
-    """Every row's language code must be known; returns the languages found, sorted."""
+def _as_text(ds, column: str, user_name: str, where: str):
+    """Text and language columns must hold strings: numbers become text (a CSV column of numbers is read as
+    integers), lists and records are a `UserError`; missing cells stay None (the cleaner drops them)."""
+    from datasets import Value
+
+    feature = ds.features[column]
+    if isinstance(feature, Value) and feature.dtype in ("string", "large_string"):
+        return ds
+    if isinstance(feature, Value) and feature.dtype != "binary":
+        try:
+            return ds.cast_column(column, Value("string"))
+        except Exception as err:  # arrow casts fail for exotic types (timestamps with zones, decimals)
+            raise UserError(f"{where}: column '{user_name}' cannot be read as text ({type(err).__name__})") from None
+    kind = type(feature).__name__ if not isinstance(feature, Value) else feature.dtype
+    raise UserError(f"{where}: column '{user_name}' holds {_describe_feature(feature, kind)}, expected text "
+                    "(one string per row)")
+
+
+def _describe_feature(feature, kind: str) -> str:
+    if isinstance(feature, (list, tuple)) or kind in ("List", "LargeList", "Sequence"):
+        return "lists"
+    if isinstance(feature, dict):
+        return "records (JSON objects)"
+    return f"values of type {kind}"
+
+
+def check_row_languages(dsd, where: str | dict[str, str] = "data") -> list[str]:
+    """Every row's language code must be known; returns the languages found, sorted.
+
+    `where` names the data (or `{split: file}`); a bad row is named by its line in the file when known.
+    """
     found = set()
     for split, ds in dsd.items():
+        name = where.get(split, next(iter(where.values()), "data")) if isinstance(where, dict) else where
         langs = ds["lang"]
         for i, lang in enumerate(langs):
+            if not isinstance(lang, str):
+                raise UserError(f"{name} ({split} split, {row_position(ds, i)}): "
+                                f"{'no language code' if lang is None else f'language code {lang!r} is not text'}; "
+                                "use ISO 639-1 codes such as en, de, zh")
             if lang not in found:
                 if lang != "und" and lang not in LANGUAGE_NAMES:
                     raise UserError(
-                        f"{where} ({split} split, row {i + 1}): unknown language code '{lang}'; "
+                        f"{name} ({split} split, {row_position(ds, i)}): unknown language code '{lang}'; "
                         "use ISO 639-1 codes such as en, de, zh"
                     )
                 found.add(lang)
@@ -110,12 +196,17 @@ def limit(ds, n: int | None):
 def load_splits(data_args, needed: dict[str, str], cache_dir=None, seed: int = 42, where: str | None = None):
     """Load, map columns, check language codes, keep the configured languages.
 
+    Every split gets a `_line` column (the row's line in its csv/tsv/jsonl/txt file) or a `_row` column
+    (its 1-based row in a json/parquet file or a Hub/bundled split), so that later errors (labels, language
+    codes) name the place in the file, not a position after shuffling and cleaning; `drop_positions`
+    (or `cast_labels`) removes it.
+
     Returns (DatasetDict, sources, languages).
     """
     where = where or data_args.dataset_name or data_args.train_file
-    dsd, sources = load_raw(data_args, cache_dir=cache_dir, seed=seed)
+    dsd, sources = load_raw(data_args, cache_dir=cache_dir, seed=seed, positions=True)
     dsd = map_columns(dsd, data_args, needed, where=where)
-    found = check_row_languages(dsd, where=where)
+    found = check_row_languages(dsd, where=split_sources(data_args))
     if data_args.languages:
         missing = [lang for lang in data_args.languages if lang not in found]
         if missing:
@@ -133,6 +224,10 @@ def zero_shot_splits(dsd, train_languages: list[str], selection_languages: list[
 
     Returns (train, dev, test, eval split name), each capped by `max_train_samples`/`max_eval_samples`.
     """
+    if "validation" not in dsd:
+        raise UserError("no validation rows: with validation_split_percentage 0, give a validation_file (the run "
+                        "selects checkpoints and reports dev metrics on it), or hold out a share of train "
+                        "with validation_split_percentage (default 10)")
     eval_split = eval_split or ("test" if "test" in dsd else "validation")
     train = limit(filter_languages({"t": dsd["train"]}, train_languages)["t"], data_args.max_train_samples)
     dev = limit(filter_languages({"d": dsd["validation"]}, selection_languages)["d"], data_args.max_eval_samples)

@@ -29,55 +29,130 @@ class ClassificationArguments:
             check_languages(self.train_languages, "train_languages")
         if self.selection_languages not in ("source", "all"):
             raise UserError(f"selection_languages must be 'source' or 'all', got '{self.selection_languages}'")
+        if self.label_list is not None:
+            names = [str(n).strip() for n in self.label_list]
+            if any(not n for n in names):
+                raise UserError(f"label_list has an empty name: {self.label_list}")
+            dup = next((n for n in names if names.count(n) > 1), None)
+            if dup is not None:
+                raise UserError(f"label_list names '{dup}' twice; give each label once, in id order")
+            if len(names) < 2:
+                raise UserError(f"label_list needs at least 2 labels, got {self.label_list}")
+            self.label_list = names
 
 
-def cast_labels(dsd, label_names: list[str] | None, where: str):
+MAX_LABELS = 1000  # more distinct values than this in a label column is almost always the wrong column
+
+
+def _label_text(value, where):
+    """One label as text: integer-valued floats as integers (an empty CSV cell turns a column of 0/1 into
+    0.0/1.0), surrounding spaces dropped; None for a missing label; lists and records are a `UserError`."""
+    from ..data.clean import is_missing
+
+    if is_missing(value):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, dict, tuple)):
+        raise UserError(f"{where()}: the label is a {type(value).__name__}, expected one value (a class name "
+                        "or number)")
+    return str(value).strip()
+
+
+def _is_integer(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def cast_labels(dsd, label_names: list[str] | None, where: str | dict[str, str]):
     """Cast the `label` column to `ClassLabel`.
 
     Label names come from the config, else from the data (a ClassLabel column, else the sorted
-    strings of the training split). A label outside the list is an error naming the row.
+    strings of the training split). A label outside the list is an error naming the row (its line in
+    the file when `load_splits` recorded it). Integer labels index the names only when the names are
+    known in id order (`label_list`, a ClassLabel column): labels inferred from the data that mix
+    numbers and names (`0`, `1`, `2`, `negative`, ...) are an error, not six classes. Rows must have a
+    label (`clean_splits` drops and counts the unlabelled ones first). Removes the row-position column.
+
+    Args:
+        dsd: the splits, with a `label` column.
+        label_names: names in id order, or None to take them from the data.
+        where: the data's name, or `{split: file}` (see `lingbridge.data.load.split_sources`).
     """
     from datasets import ClassLabel
 
+    from ..data.load import drop_positions, row_position
+
+    def name_of(split: str) -> str:
+        return where.get(split, next(iter(where.values()), "data")) if isinstance(where, dict) else where
+
     train_feature = dsd["train"].features["label"]
+    ordered = label_names is not None or isinstance(train_feature, ClassLabel)  # names known in id order
+    texts: dict[str, list] = {}
+    for split, ds in dsd.items():
+        feature = ds.features["label"]
+        if isinstance(feature, ClassLabel):
+            texts[split] = [feature.int2str(v) if v is not None and v >= 0 else None for v in ds["label"]]
+        else:
+            texts[split] = [_label_text(v, lambda: f"{name_of(split)} ({split} split, {row_position(ds, i)})")
+                            for i, v in enumerate(ds["label"])]
+        missing = next((i for i, v in enumerate(texts[split]) if v is None), None)
+        if missing is not None:
+            raise UserError(f"{name_of(split)} ({split} split, {row_position(ds, missing)}): the row has no label; "
+                            "fill it in or remove the row")
     if label_names is None:
         if isinstance(train_feature, ClassLabel):
             label_names = list(train_feature.names)
         else:
-            values = sorted({str(v) for v in dsd["train"]["label"]})
-            if all(v.lstrip("-").isdigit() for v in values):
+            values = sorted(set(texts["train"]))
+            numbers = [v for v in values if _is_integer(v)]
+            if numbers and len(numbers) < len(values):
+                names = [v for v in values if not _is_integer(v)]
+                raise UserError(
+                    f"{name_of('train')}: the labels mix numbers ({', '.join(numbers[:5])}) and names "
+                    f"({', '.join(names[:5])}); use one vocabulary, or give label_list with the names in id order "
+                    "(then 0 means the first name)")
+            if numbers:
                 values = [str(v) for v in sorted(int(v) for v in values)]
             label_names = values
     label_names = [str(n) for n in label_names]
+    if len(set(label_names)) != len(label_names):
+        dup = next(n for n in label_names if label_names.count(n) > 1)
+        raise UserError(f"label_list names '{dup}' twice; each label once, in id order")
     if len(label_names) < 2:
-        raise UserError(f"{where}: need at least 2 labels, found {label_names}; set label_list")
+        raise UserError(f"{name_of('train')}: need at least 2 labels, found {label_names}; set label_list")
+    if len(label_names) > MAX_LABELS:
+        raise UserError(f"{name_of('train')}: {len(label_names)} distinct labels (more than {MAX_LABELS}); is "
+                        "label_column the right column? Give label_list to allow this many classes")
     index = {name: i for i, name in enumerate(label_names)}
+    numbered = ordered and not any(_is_integer(n) for n in label_names)
     for split in list(dsd):
         ds = dsd[split]
         feature = ds.features["label"]
-        if isinstance(feature, ClassLabel):
-            if list(feature.names) == label_names:
-                continue
-            values = [feature.int2str(v) for v in ds["label"]]
-        else:
-            values = [str(v) for v in ds["label"]]
+        if isinstance(feature, ClassLabel) and list(feature.names) == label_names:
+            continue
         ids = []
-        for row, v in enumerate(values):
+        for row, v in enumerate(texts[split]):
             if v not in index:
-                # integer labels may index the names directly (0 → first name)
-                if v.isdigit() and int(v) < len(label_names) and not any(n.isdigit() for n in label_names):
+                # integer labels index the names when these are known in id order (0 → first name)
+                if numbered and v.isdigit() and int(v) < len(label_names):
                     ids.append(int(v))
                     continue
                 raise UserError(
-                    f"{where} ({split} split, row {row + 1}): label '{v}' is not one of {label_names}; "
-                    "fix the row, or list every label in label_list (in id order)"
+                    f"{name_of(split)} ({split} split, {row_position(ds, row)}): label '{v}' is not one of "
+                    f"{_shorten(label_names)}; fix the row, or list every label in label_list (in id order)"
                 )
             ids.append(index[v])
         features = ds.features.copy()
         features["label"] = ClassLabel(names=label_names)
         dsd[split] = ds.map(lambda b, idx: {"label": [ids[i] for i in idx]}, batched=True, with_indices=True,
                             features=features, desc=f"Casting {split} labels")
-    return dsd, label_names
+    return drop_positions(dsd), label_names
+
+
+def _shorten(names: list[str], n: int = 20) -> str:
+    return str(names) if len(names) <= n else f"{names[:n]} and {len(names) - n} more"
 
 
 def tokenize_splits(dsd, tokenizer, max_seq_length: int, pad_to_max_length: bool, num_proc=None,
