@@ -69,7 +69,7 @@ def main(argv=None):
     run = start_run("sweep", run_args, types.SimpleNamespace(output_dir=args.output_dir))
     prepare_run(run)
     storage = args.storage or f"sqlite:///{(run.work / 'study.db').resolve()}"
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # one line per finished trial: its value and the best so far
     study = open_study(args, storage)
     trials_dir = run.work / "trials"
     interrupted = recover_interrupted(study) if run_args.resume else []
@@ -83,7 +83,7 @@ def main(argv=None):
         params = suggest(trial, args.search_space)
         out = trials_dir / f"trial-{trial.number:03d}"
         argv = ["--config", args.base_config, *to_argv(trial_values(args, params)), "--output_dir", str(out),
-                "--overwrite_output_dir", "true", "--disable_tqdm", "true"]
+                "--overwrite_output_dir", "true"]  # each trial's progress bars as the base config sets them
         logger.info("trial %d: %s", trial.number, params)
         try:
             # undecorated: a failing trial must not exit the sweep

@@ -96,7 +96,9 @@ def measure_latency(classifiers: dict, tokenizer, texts: list[str], max_length: 
         batches = [encode(tokenizer, [texts[(i * bs + j) % len(texts)] for j in range(bs)], max_length)
                    for i in range(runs + warmup)]
         times: dict = {name: [] for name in classifiers}
-        for i, batch in enumerate(batches):
+        from tqdm.auto import tqdm
+
+        for i, batch in enumerate(tqdm(batches, desc=f"timing batch size {bs}", unit="batch", leave=False)):
             for name, classifier in classifiers.items():
                 start = time.perf_counter()
                 classifier(batch)

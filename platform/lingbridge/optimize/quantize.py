@@ -23,6 +23,16 @@ def quantize_dynamic_int8(model):
 
     Embeddings and LayerNorm stay fp32: they are a small share of the compute and quantising them
     costs accuracy.
+
+    Why `torch.ao.quantization` (deprecated upstream in favour of torchao) and not torchao: measured
+    2026-12-01 on this 2-core AMD EPYC CPU with torch 2.13.0+cpu, torchao 0.18.0 installs (+28 MB) and its
+    `quantize_(model, Int8DynamicActivationInt8WeightConfig())` is numerically right (1.6% relative error on
+    a 384→1536→384 MLP, 32×128 tokens), but in eager mode it ran 1.4-2.7× *slower* than fp32 (396-802 ms
+    against 278-299 ms), reached 168 ms only after `torch.compile` (46 s of compilation), and stayed slower
+    than this function (100-125 ms, 2.4-2.8× faster than fp32). Installed, torchao also prints two "Failed
+    to load" lines (its CUDA and Python 3.10 kernels) into every `transformers` import. Move when torchao's
+    CPU path is faster in eager mode or `torch.ao.quantization` is removed (benchmarks/bench_optimize.py
+    measures the model this produces).
     """
     return torch.ao.quantization.quantize_dynamic(model.eval(), {torch.nn.Linear}, dtype=torch.qint8)
 

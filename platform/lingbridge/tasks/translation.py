@@ -443,7 +443,11 @@ def translate(texts: list[str], model, tokenizer, batch_size: int = 16, max_leng
     if direction and direction.src_code:
         tokenizer.src_lang = direction.src_code
     gen = direction.gen_kwargs() if direction else {}
-    for start in range(0, len(texts), batch_size):
+    from tqdm.auto import tqdm
+
+    name = getattr(direction, "name", None)
+    for start in tqdm(range(0, len(texts), batch_size), desc=f"translating{' ' + name if name else ''}", unit="batch",
+                      disable=len(texts) <= batch_size):  # back-translation of a training split takes minutes
         batch = tokenizer([prefix + t for t in texts[start:start + batch_size]], return_tensors="pt", padding=True,
                           truncation=True, max_length=max_length).to(device)
         batch.pop("token_type_ids", None)

@@ -13,7 +13,7 @@ from ..errors import UserError
 from ..training import logger
 from .metrics import confident_share, frechet_distance
 from .plots import save_grid
-from .training import predict
+from .training import predict, progress
 
 
 @dataclass
@@ -110,7 +110,7 @@ def adversarial_epoch(gen, disc, opt_g, opt_d, loader, accelerator, latent_dim: 
     t0, steps = time.perf_counter(), 0
     d_sum = torch.zeros((), device=accelerator.device)
     g_sum = torch.zeros((), device=accelerator.device)
-    for x, y in loader:
+    for x, y in progress(loader, accelerator, "adversarial epoch"):
         real_x = x * 2 - 1
         cond = y if conditional else None
         z = torch.randn(len(x), latent_dim, device=accelerator.device)

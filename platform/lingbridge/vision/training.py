@@ -171,7 +171,7 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
         model.train()
         loader.set_epoch(epoch)
         t0, total, seen = time.perf_counter(), torch.zeros((), device=accelerator.device), 0
-        for x, y in loader:
+        for x, y in progress(loader, accelerator, f"epoch {epoch + 1}/{epochs}"):
             with torch.no_grad():
                 x = augment(x, data_args)
             with accelerator.autocast():
@@ -201,3 +201,10 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
             break
     history["ranks"] = loader.participation()
     return accelerator.unwrap_model(model), history
+
+
+def progress(loader, accelerator, desc: str):
+    """The batches of one epoch with a progress bar on the main process (tqdm; gone when the epoch ends)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process, unit="batch")

@@ -13,6 +13,7 @@ from ..errors import UserError
 from .data import augment
 from .models import vae_loss
 from .plots import save_grid
+from .training import progress
 
 
 @dataclass
@@ -54,7 +55,7 @@ def vae_epoch(model, optimizer, loader, accelerator, data_args, beta: float) -> 
     """One epoch of ELBO training (augmented batches); returns the mean reconstruction and KL per image, seconds."""
     model.train()
     t0, sums, seen = time.perf_counter(), torch.zeros(2, device=accelerator.device), 0
-    for x, _ in loader:
+    for x, _ in progress(loader, accelerator, "VAE epoch"):
         with torch.no_grad():
             x = augment(x, data_args)
         with accelerator.autocast():
