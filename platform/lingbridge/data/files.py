@@ -141,6 +141,8 @@ def load_files(files: dict[str, str], cache_dir=None):
 
 
 def _first_line(err: Exception) -> str:
+    while err.__cause__ is not None or (err.__context__ is not None and "generating the data" in str(err)):
+        err = err.__cause__ or err.__context__  # datasets' "An error occurred while generating the data" wraps the parser's
     text = str(err).strip()
     if not text:
         return type(err).__name__

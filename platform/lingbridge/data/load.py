@@ -104,21 +104,29 @@ def map_columns(dsd, data_args, needed: dict[str, str], where: str = "data"):
     `needed` maps canonical name → user column name; `lang` is optional: when absent and a single
     language is configured, it is filled in, else set to 'und' (undetermined).
     """
+    owner: dict[str, str] = {}
+    for canon, col in needed.items():
+        if col in owner:
+            raise UserError(f"--{owner[col]}_column and --{canon}_column both name the column {col!r}; "
+                            "each needs a column of its own")
+        owner[col] = canon
     for split, ds in dsd.items():
-        cols = ds.column_names
+        cols = [c for c in ds.column_names if c not in (LINE_COLUMN, ROW_COLUMN)]
         renames = {}
         for canon, col in needed.items():
             if col not in cols:
                 if canon == "lang":
                     continue
                 raise UserError(
-                    f"{where} ({split} split): no column '{col}' for {canon}; columns are: {', '.join(cols)}. "
+                    f"{where} ({split} split): no column {col!r} for {canon}; columns are: {column_list(cols)}. "
                     f"Set --{canon}_column"
                 )
             if col != canon:
-                if canon in cols:
-                    ds = ds.remove_columns(canon)
                 renames[col] = canon
+        # a column that has a taken name and is not itself renamed (an unused `text` beside --text_column) goes
+        clash = [c for c in renames.values() if c in ds.column_names and c not in renames]
+        if clash:
+            ds = ds.remove_columns(clash)
         if renames:
             ds = ds.rename_columns(renames)
         if "lang" not in ds.column_names:
@@ -128,6 +136,14 @@ def map_columns(dsd, data_args, needed: dict[str, str], where: str = "data"):
             ds = _as_text(ds, canon, needed.get(canon, canon), f"{where} ({split} split)")
         dsd[split] = ds
     return dsd
+
+
+def column_list(columns) -> str:
+    """Column names for a message: quoted where a name is empty, blank, or holds commas or control characters."""
+    def show(c):
+        return c if c.strip() and c.isprintable() and "," not in c and c == c.strip() else repr(c)
+
+    return ", ".join(show(str(c)) for c in columns) or "(none)"
 
 
 def _as_text(ds, column: str, user_name: str, where: str):
@@ -142,9 +158,9 @@ def _as_text(ds, column: str, user_name: str, where: str):
         try:
             return ds.cast_column(column, Value("string"))
         except Exception as err:  # arrow casts fail for exotic types (timestamps with zones, decimals)
-            raise UserError(f"{where}: column '{user_name}' cannot be read as text ({type(err).__name__})") from None
+            raise UserError(f"{where}: column {user_name!r} cannot be read as text ({type(err).__name__})") from None
     kind = type(feature).__name__ if not isinstance(feature, Value) else feature.dtype
-    raise UserError(f"{where}: column '{user_name}' holds {_describe_feature(feature, kind)}, expected text "
+    raise UserError(f"{where}: column {user_name!r} holds {_describe_feature(feature, kind)}, expected text "
                     "(one string per row)")
 
 
@@ -173,7 +189,7 @@ def check_row_languages(dsd, where: str | dict[str, str] = "data") -> list[str]:
             if lang not in found:
                 if lang != "und" and lang not in LANGUAGE_NAMES:
                     raise UserError(
-                        f"{name} ({split} split, {row_position(ds, i)}): unknown language code '{lang}'; "
+                        f"{name} ({split} split, {row_position(ds, i)}): unknown language code {lang!r}; "
                         "use ISO 639-1 codes such as en, de, zh"
                     )
                 found.add(lang)

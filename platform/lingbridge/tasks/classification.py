@@ -35,7 +35,7 @@ class ClassificationArguments:
                 raise UserError(f"label_list has an empty name: {self.label_list}")
             dup = next((n for n in names if names.count(n) > 1), None)
             if dup is not None:
-                raise UserError(f"label_list names '{dup}' twice; give each label once, in id order")
+                raise UserError(f"label_list names {dup!r} twice; give each label once, in id order")
             if len(names) < 2:
                 raise UserError(f"label_list needs at least 2 labels, got {self.label_list}")
             self.label_list = names
@@ -82,7 +82,7 @@ def cast_labels(dsd, label_names: list[str] | None, where: str | dict[str, str])
     """
     from datasets import ClassLabel
 
-    from ..data.load import drop_positions, row_position
+    from ..data.load import column_list, drop_positions, row_position
 
     def name_of(split: str) -> str:
         return where.get(split, next(iter(where.values()), "data")) if isinstance(where, dict) else where
@@ -111,7 +111,7 @@ def cast_labels(dsd, label_names: list[str] | None, where: str | dict[str, str])
                 names = [v for v in values if not _is_integer(v)]
                 raise UserError(
                     f"{name_of('train')}: the labels mix numbers ({', '.join(numbers[:5])}) and names "
-                    f"({', '.join(names[:5])}); use one vocabulary, or give label_list with the names in id order "
+                    f"({column_list(names[:5])}); use one vocabulary, or give label_list with the names in id order "
                     "(then 0 means the first name)")
             if numbers:
                 values = [str(v) for v in sorted(int(v) for v in values)]
@@ -119,7 +119,7 @@ def cast_labels(dsd, label_names: list[str] | None, where: str | dict[str, str])
     label_names = [str(n) for n in label_names]
     if len(set(label_names)) != len(label_names):
         dup = next(n for n in label_names if label_names.count(n) > 1)
-        raise UserError(f"label_list names '{dup}' twice; each label once, in id order")
+        raise UserError(f"label_list names {dup!r} twice; each label once, in id order")
     if len(label_names) < 2:
         raise UserError(f"{name_of('train')}: need at least 2 labels, found {label_names}; set label_list")
     if len(label_names) > MAX_LABELS:
@@ -140,7 +140,7 @@ def cast_labels(dsd, label_names: list[str] | None, where: str | dict[str, str])
                     ids.append(int(v))
                     continue
                 raise UserError(
-                    f"{name_of(split)} ({split} split, {row_position(ds, row)}): label '{v}' is not one of "
+                    f"{name_of(split)} ({split} split, {row_position(ds, row)}): label {v!r} is not one of "
                     f"{_shorten(label_names)}; fix the row, or list every label in label_list (in id order)"
                 )
             ids.append(index[v])
