@@ -28,9 +28,10 @@ def parse(argv=None):
     from transformers import TrainingArguments
 
     from lingbridge.config import CleaningArguments, DataArguments, ModelArguments, RunArguments, parse_config
+    from lingbridge.data.clean_distributed import CleaningEngineArguments
 
     return parse_config((ModelArguments, DataArguments, CleaningArguments, PretrainArguments, RunArguments,
-                         TrainingArguments), argv)
+                         CleaningEngineArguments, TrainingArguments), argv)
 
 
 def plan_data(configs) -> dict:
@@ -44,7 +45,7 @@ def plan_data(configs) -> dict:
 
         from lingbridge.tasks.mlm import StreamedCorpus
 
-        training_args = configs[5]
+        training_args = configs[6]
         corpus = StreamedCorpus(data_args, args, training_args)
         rows = training_args.max_steps * training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
         return {"rows": rows, "texts": list(islice(corpus.tokenizer_texts(), 2000)), "languages": corpus.languages,
@@ -60,7 +61,7 @@ def plan_data(configs) -> dict:
 
 @exit_on_user_error
 def main(argv=None):
-    model_args, data_args, clean_args, args, run_args, training_args, config_path = parse(argv)
+    model_args, data_args, clean_args, args, run_args, engine, training_args, config_path = parse(argv)
 
     from datasets import concatenate_datasets
     from transformers import set_seed
@@ -83,9 +84,10 @@ def main(argv=None):
     logger.info("config: %s", config_dict(model_args, data_args, args))
 
     # ---- data: in memory (load → clean → language sampling) or streamed (--streaming) ----------------
-    corpus = load_pretraining_corpus(data_args, clean_args, args, training_args)
+    corpus = load_pretraining_corpus(data_args, clean_args, args, training_args, engine)
     languages = corpus.languages
     prepare_run(run)  # the data is valid: now the run folder may exist
+    corpus.clean_on_engine(run.work / "cleaning")  # datatrove: cleaned shards and stage logs in the run folder
 
     # ---- tokenizer: the model's own, or a Unigram trained on the language-sampled corpus (main process) ---
     tokenizer, tok_source = load_or_train_tokenizer(model_args, corpus.tokenizer_texts, languages,
@@ -125,7 +127,7 @@ def main(argv=None):
     tlm = bool(train_rows.get("tlm") or train_rows.get("tlm_ratio"))
     record = RunRecord(
         job="pretrain", task=TASK.pipeline_tag, pipeline_tag=TASK.pipeline_tag, languages=languages,
-        config=config_dict(model_args, data_args, clean_args, args, run_args, training_args), config_file=config_path,
+        config=config_dict(model_args, data_args, clean_args, args, run_args, engine, training_args), config_file=config_path,
         eval_split="validation" if corpus.stream is None else f"first {args.eval_rows} rows of each stream",
         init=init, base_model=model_args.model_name_or_path, parameters=params,
         data_sources=corpus.sources, cleaning=corpus.cleaning, metrics={"per_language": per_language},

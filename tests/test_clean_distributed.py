@@ -117,3 +117,23 @@ def test_ray_executor_on_a_local_ray_instance(tmp_path):
     finally:
         ray.shutdown()
     assert report == expected
+
+
+@pytest.mark.slow
+def test_pretrain_recipe_cleans_on_datatrove_with_the_same_counts(tmp_path):
+    """`--cleaning_engine datatrove`: the run record's cleaning counts are clean_splits's; shards in the run folder."""
+    import json
+
+    from conftest import config
+    from lingbridge.recipes import pretrain
+
+    common = ["--config", config("pretrain"), "--max_steps", "1", "--save_strategy", "no", "--disable_tqdm", "true",
+              "--report_to", "none"]
+    pretrain.main([*common, "--output_dir", str(tmp_path / "loops")])
+    pretrain.main([*common, "--output_dir", str(tmp_path / "datatrove"), "--cleaning_engine", "datatrove",
+                   "--cleaning_workers", "2"])
+    loops = json.loads((tmp_path / "loops" / "lingbridge_run.json").read_text())
+    dt = json.loads((tmp_path / "datatrove" / "lingbridge_run.json").read_text())
+    assert dt["cleaning"].pop("engine") == "local"
+    assert dt["cleaning"] == loops["cleaning"] and dt["parallel_cleaning"] == loops["parallel_cleaning"]
+    assert list((tmp_path / "datatrove" / "cleaning" / "corpus" / "output" / "train").glob("*.parquet"))

@@ -46,6 +46,10 @@ _INTERNAL = ("__row", "__lang", "__key", "__minhash", "__detected")
 class CleaningEngineArguments:
     """Where the cleaning pipeline runs (datatrove executors)."""
 
+    cleaning_engine: str = field(
+        default="loops",
+        metadata={"help": "Where a recipe cleans an in-memory corpus: 'loops' (clean_splits, this process) or "
+                          "'datatrove' (the same rules and counts as a datatrove pipeline on cleaning_executor)."})
     cleaning_executor: str = field(
         default="local",
         metadata={"help": "datatrove executor for the cleaning pipeline: local (processes on this machine), slurm or ray."})
@@ -64,6 +68,8 @@ class CleaningEngineArguments:
         default=None, metadata={"help": "Ray cluster address (executor ray); empty: start a local Ray instance."})
 
     def __post_init__(self):
+        if self.cleaning_engine not in ("loops", "datatrove"):
+            raise UserError(f"cleaning_engine must be 'loops' or 'datatrove', got '{self.cleaning_engine}'")
         if self.cleaning_executor not in EXECUTORS:
             raise UserError(f"cleaning_executor must be one of {', '.join(EXECUTORS)}, got '{self.cleaning_executor}'")
         if self.cleaning_workers < 1:

@@ -162,29 +162,60 @@ def check_streaming(args, training_args) -> None:
 
 
 class InMemoryCorpus:
-    """The corpus loaded whole: load → clean → language sampling by index (`sample_by_language`)."""
+    """The corpus loaded whole: load → clean → language sampling by index (`sample_by_language`).
 
-    def __init__(self, data_args, clean_args, args, training_args):
-        from ..data import clean_splits, load_splits, sample_by_language
-        from ..data.load import filter_languages, limit
+    Cleaning runs in this process (`clean_splits`) or, with `cleaning_engine: datatrove`, as the datatrove
+    pipeline (`clean_splits_datatrove`: same rules and counts; local processes, Slurm or Ray), whose
+    cleaned shards go into the run folder: call `clean_on_engine(folder)` once the run folder exists.
+    """
+
+    def __init__(self, data_args, clean_args, args, training_args, engine=None):
+        from ..data import clean_splits, load_splits
         from ..data.parallel import load_parallel
 
-        self.data_args, self.args, self.training_args = data_args, args, training_args
+        self.data_args, self.clean_args, self.args, self.training_args = data_args, clean_args, args, training_args
+        self.engine = engine if engine is not None and engine.cleaning_engine == "datatrove" else None
         data_args.dataset_name = data_args.dataset_name or (None if data_args.train_file else "sample:corpus")
         with training_args.main_process_first(desc="load and clean the corpus"):
-            corpus, self.sources, self.languages = load_splits(data_args, {"text": data_args.text_column,
-                                                                           "lang": data_args.lang_column})
-            corpus, self.cleaning = clean_splits(corpus, clean_args)
-            self.pairs, self.pair_cleaning = None, None
+            self.corpus, self.sources, self.languages = load_splits(data_args, {"text": data_args.text_column,
+                                                                                "lang": data_args.lang_column})
+            self.pairs, self.cleaning, self.pair_cleaning = None, None, None
             if args.tlm and args.parallel_dataset:
                 self.pairs, pair_source = load_parallel(args.parallel_dataset, self.languages)
-                self.pairs, self.pair_cleaning = clean_splits(self.pairs, clean_args, text_columns=("src", "tgt"))
                 self.sources.append(pair_source)
-        train, self.sampling = sample_by_language(corpus["train"], args.sampling_alpha, num_rows=args.sampled_rows,
-                                                  seed=training_args.seed)
-        self.train_mono = limit(train, data_args.max_train_samples)
-        self.by_lang = {lang: filter_languages({"v": corpus["validation"]}, [lang])["v"] for lang in self.languages}
+            if self.engine is None:
+                self.corpus, self.cleaning = clean_splits(self.corpus, clean_args)
+                if self.pairs is not None:
+                    self.pairs, self.pair_cleaning = clean_splits(self.pairs, clean_args, text_columns=("src", "tgt"))
+                self._sample()
         self.stream = None
+
+    def clean_on_engine(self, folder) -> None:
+        """With the datatrove engine: clean into `folder` (cleaned shards, stage files, logs); else nothing."""
+        if self.engine is None:
+            return
+        from pathlib import Path
+
+        from ..data.clean_distributed import clean_splits_datatrove
+
+        # the main process runs the pipeline; the others find every task completed and read its output
+        with self.training_args.main_process_first(desc="clean (datatrove)"):
+            self.corpus, self.cleaning = clean_splits_datatrove(self.corpus, self.clean_args, Path(folder) / "corpus",
+                                                                self.engine)
+            if self.pairs is not None:
+                self.pairs, self.pair_cleaning = clean_splits_datatrove(
+                    self.pairs, self.clean_args, Path(folder) / "parallel", self.engine, text_columns=("src", "tgt"))
+        self.cleaning["engine"] = self.engine.cleaning_executor  # how it ran; the counts are clean_splits's
+        self._sample()
+
+    def _sample(self) -> None:
+        from ..data import sample_by_language
+        from ..data.load import filter_languages, limit
+
+        a, seed = self.args, self.training_args.seed
+        train, self.sampling = sample_by_language(self.corpus["train"], a.sampling_alpha, num_rows=a.sampled_rows, seed=seed)
+        self.train_mono = limit(train, self.data_args.max_train_samples)
+        self.by_lang = {lang: filter_languages({"v": self.corpus["validation"]}, [lang])["v"] for lang in self.languages}
 
     def tokenizer_texts(self):
         return self.train_mono["text"]
@@ -281,6 +312,9 @@ class StreamedCorpus:
         self.cleaning = self.pair_cleaning = None
         self.stream = None
 
+    def clean_on_engine(self, folder) -> None:
+        """Streams are cleaned before they are streamed (on their shards): nothing to do here."""
+
     def tokenizer_texts(self):
         from ..data.streaming import interleave_languages, sampled_texts
 
@@ -315,12 +349,19 @@ class StreamedCorpus:
         return self.stream, evals, {"tlm_ratio": self.sampling["tlm_ratio"]}
 
 
-def load_pretraining_corpus(data_args, clean_args, args, training_args):
-    """`StreamedCorpus` with `--streaming`, else `InMemoryCorpus`: the same methods either way."""
+def load_pretraining_corpus(data_args, clean_args, args, training_args, engine=None):
+    """`StreamedCorpus` with `--streaming`, else `InMemoryCorpus`: the same methods either way.
+
+    `engine` (`CleaningEngineArguments`) picks where an in-memory corpus is cleaned; streams are
+    cleaned before (`lingbridge.data.clean_distributed.clean_shards` on their shards).
+    """
     check_streaming(args, training_args)
     if args.streaming:
+        if engine is not None and engine.cleaning_engine == "datatrove":
+            raise UserError("cleaning_engine datatrove cleans an in-memory corpus; clean streamed shards beforehand "
+                            "with lingbridge.data.clean_distributed.clean_shards and stream its output/ folders")
         return StreamedCorpus(data_args, args, training_args)
-    return InMemoryCorpus(data_args, clean_args, args, training_args)
+    return InMemoryCorpus(data_args, clean_args, args, training_args, engine)
 
 
 def stream_position(stream, training_args, global_step: int, folder) -> dict | None:
