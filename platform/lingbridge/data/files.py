@@ -126,6 +126,11 @@ def load_files(files: dict[str, str], cache_dir=None):
     kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
     if suffix == ".csv" or suffix == ".tsv":
         kwargs["encoding"] = "utf-8-sig"  # a byte-order mark (Excel's "CSV UTF-8") is not part of the first column name
+    import logging
+
+    quiet = logging.getLogger("datasets")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # datasets logs the parser's error too: the user gets it once, from us
     try:
         dsd = load_dataset(_BUILDERS[suffix], data_files=files, cache_dir=cache_dir, **kwargs)
     except Exception as err:  # datasets wraps parser errors in many types
@@ -133,6 +138,8 @@ def load_files(files: dict[str, str], cache_dir=None):
         if "corresponds to no data" in msg:  # datasets' words for a file without a single row
             raise UserError(f"{', '.join(files.values())}: no rows to read") from None
         raise UserError(f"could not read {', '.join(files.values())}: {msg}") from None
+    finally:
+        quiet.setLevel(level)
     for split, f in files.items():
         if split in dsd and len(dsd[split]) == 0:
             what = "a header but no rows" if suffix in (".csv", ".tsv") else "no rows"
