@@ -295,7 +295,7 @@ def load_qa_splits(data_args, qa_args, cache_dir=None, seed: int = 42):
         for split, f in files.items():
             rows = read_squad_file(f, single)
             if rows is not None:
-                dsd[split] = to_qa_dataset(rows)
+                dsd[split] = to_qa_dataset(rows, f)
             else:
                 lang = language_from_name(f) or single or "und"
                 dsd[split] = standardise(load_files({split: f}, cache_dir)[split], cols, lang, f)
@@ -314,7 +314,7 @@ def load_qa_splits(data_args, qa_args, cache_dir=None, seed: int = 42):
         rows = read_squad_file(f, single)
         if rows is None:
             raise UserError(f"eval_files: {f} is not a SQuAD-format JSON file ({{'data': [{{'paragraphs': ...}}]}})")
-        extra.append(to_qa_dataset(rows))
+        extra.append(to_qa_dataset(rows, f))
         sources.append({"name": str(Path(f).resolve()), "split": "test", "kind": "local file"})
     for spec in qa_args.eval_datasets or []:
         hub_id, config = spec.split(":")

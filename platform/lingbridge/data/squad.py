@@ -82,17 +82,33 @@ def read_squad_file(path: str | Path, lang: str | None = None) -> list[dict] | N
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         return None  # JSON lines: a flat table for `datasets`
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to read") from None
     if not (isinstance(doc, dict) and isinstance(doc.get("data"), list) and doc["data"]
             and isinstance(doc["data"][0], dict) and "paragraphs" in doc["data"][0]):
         return None
     lang = doc.get("language") or language_from_name(path.name) or lang or "und"
-    return squad_rows(doc, lang, str(path))
+    if not isinstance(lang, str):
+        raise UserError(f"{path}: 'language' must be a language code, got {lang!r}")
+    try:
+        return squad_rows(doc, lang, str(path))
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        if isinstance(err, UserError):
+            raise
+        what = f"a question or paragraph has no {err}" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
+        raise UserError(f"{path}: not a valid SQuAD file ({what}); expected "
+                        "{'data': [{'paragraphs': [{'context': ..., 'qas': [{'question', 'answers'}]}]}]}") from None
 
 
-def to_qa_dataset(rows: list[dict]):
+def to_qa_dataset(rows: list[dict], where: str = "SQuAD file"):
     from datasets import Dataset
 
-    return Dataset.from_list(rows, features=qa_features())
+    try:
+        return Dataset.from_list(rows, features=qa_features())
+    except (TypeError, ValueError) as err:  # arrow's casts: a number or list where text belongs
+        raise UserError(f"{where}: a field holds the wrong kind of value ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0][:200] if str(err) else ''}); contexts, questions and answer "
+                        "texts are strings, answer_start an integer") from None
 
 
 def standardise(ds, columns: dict[str, str], lang: str, where: str):
