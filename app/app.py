@@ -217,6 +217,11 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
             cmp_btn.click(_gradio_errors(lambda a, b, t: backend.compare(reg, a, b, t)), [cmp_a, cmp_b, cmp_text],
                           [cmp_out_a, cmp_note_a, cmp_out_b, cmp_note_b], api_name="compare")
 
+        from lingbridge.app.markets import add_markets_tab, runs_with_markets
+
+        if runs_with_markets(reg):  # runs assessed with `lingbridge readiness`: where can we launch?
+            add_markets_tab(reg)
+
         all_dropdowns = [(task, dd) for task, dds in dropdowns.items() for dd in dds]
 
         def load_run(text):

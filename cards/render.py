@@ -16,6 +16,8 @@ from lingbridge.languages import LANGUAGE_NAMES
 from lingbridge.record import read_record
 from lingbridge.tasks import get_task, task_of_record
 
+from .markets import markets_section
+
 # A subset of the Hub's license identifiers (https://huggingface.co/docs/hub/repositories-licenses).
 HUB_LICENSES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
                 "cc-by-nc-sa-4.0", "cc0-1.0", "gpl-3.0", "lgpl-3.0", "openrail", "other", "unknown"}
@@ -161,6 +163,7 @@ def render_card(run_dir: str | Path, repo_id: str | None = None, publish_as: str
         eval_results=evals or None,
     )
     results, transfer = _results_section(record)
+    markets = markets_section(run_dir)  # `lingbridge readiness` wrote markets.json: the stakeholders' section
     hw = record.get("hardware", {})
     where = ", ".join(hw.get("gpus") or []) or f"CPU ({hw.get('cpu_count')} cores)"
     adapter_note = ""
@@ -180,6 +183,7 @@ def render_card(run_dir: str | Path, repo_id: str | None = None, publish_as: str
         training_section=_training_section(record),
         results_section=results,
         transfer_section=transfer,
+        markets_section=markets,
         limitations=record.get("limitations", (
             "Not evaluated for fairness or safety. The training data is small and covers few domains; scores on "
             "small test sets have wide confidence intervals (check the `n` column), and languages evaluated "

@@ -190,3 +190,15 @@ def test_markets_tab_through_the_server(three_markets):
         assert [r[1] for r in table["data"]] == ["ready", "close", "not ready"]
     finally:
         demo.close()
+
+
+def test_card_gets_a_markets_section(three_markets):
+    from lingbridge.cards import render_card, validate_card
+
+    assert "## Markets" not in render_card(three_markets).content  # no readiness result yet: no section
+    cmd_readiness([str(three_markets), "--threshold", "0.85", "--no_fewshot"])
+    card = render_card(three_markets)
+    assert "## Markets" in card.content and "| fr | close |" in card.content
+    assert "![Markets: per-language score, interval and threshold](markets.png)" in card.content
+    assert card.content.index("## Markets") < card.content.index("## Limitations")
+    assert validate_card(card) == []

@@ -108,16 +108,10 @@ def test_retrieval_finds_identical_sentences_and_misses_shuffled_ones(pretrained
 
 
 @needs_data
-def test_flores_for_a_tiny_seq2seq_model(pretrained_run, tmp_path):
+def test_flores_for_a_tiny_seq2seq_model(tiny_seq2seq, tmp_path):
     import sacrebleu
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from lingbridge.tasks.translation import tiny_seq2seq_config
-
-    tok = AutoTokenizer.from_pretrained(pretrained_run)
-    model_dir = tmp_path / "mt"
-    AutoModelForSeq2SeqLM.from_config(tiny_seq2seq_config(tok)).save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    model_dir = tiny_seq2seq
     out = cmd_evaluate([str(model_dir), "--data_dir", str(SHARED_DATASETS), "--output_dir", str(tmp_path / "ev"),
                         "--directions", "en-de", "de-en", "--max_eval_samples", "4", "--generation_max_length", "6"])
     record = json.loads((out / "lingbridge_run.json").read_text())
@@ -175,3 +169,34 @@ def test_help_and_cheap_import():
     from lingbridge.suite import build_parser
 
     assert "--max_train_samples" in build_parser().format_help()
+
+
+@needs_data
+def test_evaluate_tatoeba_for_the_end_of_pretraining(pretrained_run, tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    from lingbridge.suite.retrieval import evaluate_tatoeba
+
+    model, tok = AutoModel.from_pretrained(pretrained_run), AutoTokenizer.from_pretrained(pretrained_run)
+    out = evaluate_tatoeba(model, tok, SHARED_DATASETS, ["de", "fr"], max_pairs=20)
+    assert set(out["per_language"]) == {"de", "fr", "all"} and out["per_language"]["de"]["n"] == 20
+    assert out["layer"] == 2 and 0 <= out["per_language"]["all"]["accuracy"] <= 100
+    assert evaluate_tatoeba(model, tok, tmp_path) is None  # no files: nothing to report, no error
+
+
+@needs_data
+def test_readiness_on_the_suite_run_qa_and_retrieval(suite_run):
+    from lingbridge.readiness import cmd_readiness
+
+    # QA: bootstrap over the questions' F1, and two few-shot QA finetunes on the German pool
+    qa = cmd_readiness([str(suite_run), "--task", "xquad", "--metric", "f1", "--threshold", "0.9", "--markets", "de",
+                        "--shots", "8,16", "--fewshot_epochs", "1"])
+    de = qa["markets"]["de"]
+    assert de["interval_method"] == "bootstrap" and de["status"] == "not ready" and de["n"] == 12
+    assert [p["k"] for p in de["data_needed"]["points"]] == [0, 8, 16]
+    assert de["data_needed"]["verdict"] and "fit" in de["data_needed"]
+    # retrieval: no finetuning to estimate from
+    ret = cmd_readiness([str(suite_run), "--task", "tatoeba", "--metric", "accuracy", "--threshold", "0.5"])
+    assert {e["interval_method"] for e in ret["markets"].values()} == {"bootstrap"}
+    assert all("involves no finetuning" in e["data_needed"]["verdict"] for e in ret["markets"].values())
+    assert json.loads((suite_run / "markets.json").read_text())["task"] == "tatoeba"  # the latest assessment

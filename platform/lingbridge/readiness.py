@@ -319,8 +319,13 @@ def few_shot_points(res: dict, lang: str, pool: list[dict], test: list[dict], sh
         else:
             from lingbridge.recipes import finetune_qa as recipe
 
-            argv += ["--version_2_with_negative", "false", "--max_seq_length", str(args.qa_max_seq_length),
-                     "--doc_stride", str(args.qa_max_seq_length // 4)]
+            from transformers import AutoTokenizer
+
+            # as the suite does: a quarter of the real window, so a long question still leaves room to stride
+            limit = AutoTokenizer.from_pretrained(res["model_dir"]).model_max_length or args.qa_max_seq_length
+            window = min(args.qa_max_seq_length, limit)
+            argv += ["--version_2_with_negative", "false", "--max_seq_length", str(window),
+                     "--doc_stride", str(window // 4)]
         run_dir = recipe.main.__wrapped__(argv)
         row = read_record(run_dir)["metrics"]["per_language"].get(lang, {})
         scale = 100.0 if res["kind"] == "qa" else 1.0
@@ -357,6 +362,8 @@ def data_needed(res: dict, lang: str, args, work: Path, zero_shot: float) -> dic
     shots = [k for k in args.shots if k > 0]
     points = [{"k": 0, "value": zero_shot}] + few_shot_points(res, lang, pool, test, shots, args, work)
     out = fit_learning_curve([(p["k"], p["value"]) for p in points], args.threshold)
+    if out.get("fit") and len(points) == 3:
+        out["verdict"] += " (rough: a 3-parameter curve through 3 points)"
     missing = [k for k in shots if k > len(pool)]
     out.update({"points": points, "pool": len(pool), "test_items": len(test)})
     if missing:
@@ -425,26 +432,11 @@ def assess(args) -> dict:
     return out
 
 
-def _fmt(v: float) -> str:
-    return f"{100 * v:.1f}%"
-
-
 def markets_markdown(markets: dict) -> str:
-    """The "Markets" section of a model card: the table and the chart (`markets.png`, beside the card)."""
-    metric, t = markets["metric"], markets["threshold"]
-    lines = ["## Markets", "",
-             f"Which languages the model can serve at {metric} ≥ {_fmt(t)} "
-             f"({round(100 * markets['confidence'])}% intervals: {markets.get('interval', '')}). "
-             f"**Ready**: the whole interval clears the threshold; **close**: the interval reaches it or ends within "
-             f"{_fmt(markets['close_margin'])} of it; **not ready**: below that.", "",
-             f"| market | status | {metric} | interval | n | local data needed |", "|---|---|---|---|---|---|"]
-    for lang, e in markets["markets"].items():
-        need = (e.get("data_needed") or {}).get("verdict", "—" if e["status"] == "ready" else "not estimated")
-        lines.append(f"| {lang} | {e['status']} | {_fmt(e['value'])} | {_fmt(e['lower'])}–{_fmt(e['upper'])} | "
-                     f"{e['n']} | {need} |")
-    lines += ["", "![Markets: per-language score, interval and threshold](markets.png)"]
-    lines += [f"\n{n}" for n in markets.get("notes", [])]
-    return "\n".join(lines) + "\n"
+    """The "Markets" section of a model card (table + `markets.png`); it lives with the card renderer."""
+    from lingbridge.cards.markets import markets_markdown as render  # imported late: `--help` stays cheap
+
+    return render(markets)
 
 
 def markets_figure(markets: dict):
@@ -588,6 +580,7 @@ def cmd_readiness(argv: list[str] | None = None) -> dict:
     markets = assess(args)
     paths = write_markets(markets, args.run)
     print(markets_markdown(markets))
-    print(f"written: {paths[0]} and {paths[1]}")
+    print(f"written: {paths[0]} and {paths[1]}; `lingbridge card {args.run}` adds the Markets section to the card "
+          "(publishing renders it too)")
     logging.getLogger("lingbridge").debug("readiness done")
     return markets

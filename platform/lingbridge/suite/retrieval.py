@@ -7,7 +7,7 @@ mean over every token the attention mask keeps (special tokens included) of ONE 
 embeddings); each non-English sentence queries the English side; a hit is its own translation ranked first.
 
 Reusable beyond the suite: pretraining reports it at the end of a run with
-`retrieval_accuracy_table(model, tokenizer, tatoeba_pairs(data_dir, languages, 200)[0])`.
+`evaluate_tatoeba(model, tokenizer, data_dir)` (None when no Tatoeba files are at hand).
 """
 
 from __future__ import annotations
@@ -90,3 +90,32 @@ def retrieval_accuracy_table(model, tokenizer, pairs: dict[str, tuple[list[str],
         table["all"] = {"accuracy": round(float(np.mean([r["accuracy"] for r in table.values()])), 2),
                         "n": sum(r["n"] for r in table.values()), "average": "macro over languages"}
     return (table, hits) if return_hits else table
+
+
+def evaluate_tatoeba(model, tokenizer, data_dir=None, languages: list[str] | None = None, max_pairs: int | None = 200,
+                     layer: int | str = "xtreme") -> dict | None:
+    """Tatoeba accuracy@1 per language for a model in memory (e.g. at the end of pretraining), or None without data.
+
+    Args:
+        model, tokenizer: the encoder being trained and its tokenizer.
+        data_dir: folder holding `tatoeba-laser/` (default: `$LINGBRIDGE_DATASETS`); None and unset → None.
+        languages: the languages to test (default: every language with pairs in the folder).
+        max_pairs: pairs per language (200 takes seconds on a CPU for a tiny model; 1,000 is the full set).
+
+    Returns:
+        `{"per_language": table, "notes": [...], "layer": index}` with accuracies in %, or None.
+    """
+    import os
+    from pathlib import Path
+
+    from .data import tatoeba_pairs
+
+    data_dir = data_dir or os.environ.get("LINGBRIDGE_DATASETS")
+    if not data_dir or not (Path(data_dir) / "tatoeba-laser").is_dir():
+        return None
+    pairs, notes = tatoeba_pairs(Path(data_dir), [x for x in languages or [] if x != "en"], max_pairs)
+    if not pairs:
+        return None
+    n_layers = getattr(model.config, "num_hidden_layers", None) or model.config.encoder_layers
+    return {"per_language": retrieval_accuracy_table(model, tokenizer, pairs, layer=layer), "notes": notes,
+            "layer": xtreme_layer(n_layers) if layer == "xtreme" else layer}

@@ -20,7 +20,7 @@ from .references import NAMES, NOT_PUBLISHED, model_key, references_for
 logger = logging.getLogger("lingbridge")
 
 TASKS = {  # task → (what it measures, metric columns in %, headline metric)
-    "pawsx": ("sentence-pair classification (PAWS-X): LoRA finetune on English, zero-shot on the others",
+    "pawsx": ("sentence-pair classification (PAWS-X): finetune on English, zero-shot on the others",
               ["accuracy", "f1"], "accuracy"),
     "xquad": ("extractive QA (XQuAD): finetune on English articles, test on the other articles in every language",
               ["exact_match", "f1"], "f1"),
@@ -105,6 +105,12 @@ def _finetune_args(args, out_dir: Path, model: str) -> list[str]:
     return argv
 
 
+def training_note(args) -> str:
+    how = "LoRA adapters (the recipe's defaults)" if args.use_lora else "full finetuning"
+    length = f"{args.max_steps} steps" if args.max_steps else f"{args.num_train_epochs:g} epochs (best dev checkpoint)"
+    return f"Training: {how}, {length}, learning rate {args.learning_rate:g}, batch {args.batch_size}, seed {args.seed}."
+
+
 def run_pawsx(args, model: dict, work: Path, languages: list[str]) -> dict:
     from lingbridge.recipes import finetune_classification
     from lingbridge.record import read_record
@@ -124,7 +130,7 @@ def run_pawsx(args, model: dict, work: Path, languages: list[str]) -> dict:
     record = read_record(run_dir)
     table = _percent(record["metrics"]["per_language"], ["accuracy", "f1"], 100)
     return {"per_language": table, "run_dir": str(run_dir.relative_to(work)), "data_dir": str(folder.relative_to(work)),
-            "notes": split.notes, "source": split.source, "rows": {k: len(v) for k, v in vars(split).items()
+            "notes": [*split.notes, training_note(args)], "source": split.source, "rows": {k: len(v) for k, v in vars(split).items()
                                                                  if isinstance(v, list) and k != "notes"},
             "items_file": _items_from_classification(run_dir, work)}
 
@@ -175,7 +181,7 @@ def run_xquad(args, model: dict, work: Path, languages: list[str]) -> dict:
         items = D.write_jsonl([{"id": r["id"], "lang": r["lang"], "em": float(r["exact_match"]), "f1": float(r["f1"])}
                                for r in rows], work / "predictions" / "xquad.jsonl")
     return {"per_language": table, "run_dir": str(run_dir.relative_to(work)), "data_dir": str(folder.relative_to(work)),
-            "notes": split.notes, "source": split.source,
+            "notes": [*split.notes, training_note(args)], "source": split.source,
             "rows": {"train": len(split.train), "dev": len(split.dev), "test": len(split.test), "pool": len(split.pool)},
             "items_file": str(items.relative_to(work)) if items else None}
 
