@@ -141,7 +141,19 @@ def parse_config(dataclass_types, args: list[str] | None = None):
         if type(instance).__name__.endswith("TrainingArguments"):
             check_training_args(instance)
             check_trainer_fields(instance, given, config_path)
+            if instance.output_dir is None and not instance.do_train:
+                instance.output_dir = _model_run_dir(parsed)
     return (*parsed, config_path)
+
+
+def _model_run_dir(parsed) -> str | None:
+    """Without training, results go into the model's own run directory when `model_name_or_path` is one
+    (the example scripts' `--model_name_or_path out --output_dir out`)."""
+    for instance in parsed:
+        model = getattr(instance, "model_name_or_path", None)
+        if model and (Path(model) / "lingbridge_run.json").is_file():
+            return str(model)
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -565,8 +577,13 @@ class CleaningArguments:
     decontaminate: bool = field(
         default=True, metadata={"help": "Remove training rows that also occur in validation/test (any language)."}
     )
+    cleaning_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for the per-row cleaning pass (datasets.map num_proc; default: one)."}
+    )
 
     def __post_init__(self):
+        if self.cleaning_num_workers is not None and self.cleaning_num_workers < 1:
+            raise UserError(f"cleaning_num_workers must be at least 1, got {self.cleaning_num_workers}")
         if self.unicode_normalization in (None, "none", "None"):
             self.unicode_normalization = None
         elif self.unicode_normalization not in ("NFC", "NFKC", "NFD", "NFKD"):

@@ -6,6 +6,7 @@ record so that a reader sees what happened to the data.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict
@@ -91,8 +92,83 @@ def is_missing(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+@functools.lru_cache(maxsize=4)
+def _identifier(languages: tuple) -> _Langid:
+    """One language identifier per process and language set (loading the model takes seconds); cached here,
+    not in a global dict that `datasets` would hash with the map function."""
+    return _Langid(list(languages))
+
+
+def _column(ds, name: str) -> list:
+    """A column as a Python list (indexing a `datasets` column row by row is slow)."""
+    return ds.select_columns([name]).to_dict()[name]
+
+
+def _row_pass(batch, text_columns, label_column, unlabelled, form, strip_control, whitespace, min_chars, max_chars,
+              near_dedup, langid_languages):
+    """Everything about a row that needs no other row, for `datasets.map` (batched, parallel, cached).
+
+    Adds the normalised text columns (`__text_<column>`) and, per row: whether its label is missing, how many of
+    its text cells normalisation changed, whether every text passes the length filter, the dedup key,
+    the MinHash signature of the key (for near dedup) and the detected language (for langid).
+    """
+    n = len(batch[text_columns[0]])
+    out = {"__missing": [False] * n, "__modified": [0] * n, "__len_ok": [True] * n}
+    if label_column:
+        out["__missing"] = [is_missing(v) or (unlabelled is not None and v == unlabelled) for v in batch[label_column]]
+    for c in text_columns:
+        values = batch[c]
+        new_values = []
+        for i, v in enumerate(values):
+            new = normalize_text(v if isinstance(v, str) else "" if v is None else str(v), form, strip_control, whitespace)
+            out["__modified"][i] += new != v
+            out["__len_ok"][i] = out["__len_ok"][i] and min_chars <= len(new) <= max_chars
+            new_values.append(new)
+        out[f"__text_{c}"] = new_values  # a new column: text even where the file's column held numbers
+    out["__key"] = ["\u241f".join(dedup_key(out[f"__text_{c}"][i]) for c in text_columns) for i in range(n)]
+    if near_dedup:
+        from datasketch import MinHash
+
+        signatures = []
+        for key in out["__key"]:
+            m = MinHash(num_perm=128)
+            m.update_batch(list(_shingles(key)))
+            signatures.append(m.hashvalues.tolist())
+        out["__minhash"] = signatures
+    if langid_languages:
+        ident = _identifier(tuple(langid_languages))
+        langs = batch["lang"]
+        out["__detected"] = [ident(out[f"__text_{text_columns[0]}"][i]) if langs[i] in ident.langs else ""
+                             for i in range(n)]
+    return out
+
+
+def _near_duplicates_of(signatures, threshold: float, num_perm: int = 128) -> list[int]:
+    """`_near_duplicates` on MinHash signatures computed beforehand (same LSH, same order, same result)."""
+    import numpy as np
+    from datasketch import MinHash, MinHashLSH
+    from tqdm.auto import tqdm
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
+    fresh = MinHash(num_perm=num_perm)  # the scheme and dtype `_row_pass` signed with
+    kept: dict[str, MinHash] = {}
+    dropped = []
+    for i, values in enumerate(tqdm(signatures, desc="near dedup", unit="row", disable=len(signatures) < 20000)):
+        m = MinHash(num_perm=num_perm, hashvalues=np.asarray(values, dtype=fresh.hashvalues.dtype), scheme=fresh.scheme)
+        if any(kept[c].jaccard(m) >= threshold for c in lsh.query(m)):
+            dropped.append(i)
+        else:
+            kept[str(i)] = m
+            lsh.insert(str(i), m)
+    return dropped
+
+
 def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "test"), label_column: str = "label"):
     """Clean every split of `dsd` in place of the rules in `CleaningArguments`.
+
+    The per-row work (normalisation, lengths, dedup keys, MinHash signatures, language id) is one batched
+    `datasets.map` per split, in `args.cleaning_num_workers` processes and cached with the dataset's files;
+    the rules that compare rows (exact and near dedup, contamination) then run over its results in order.
 
     Rows without a label (an empty cell, NaN, None) in `label_column`, when the data has that column, are
     dropped and counted as the rule `missing_label`: a user who leaves some rows unlabelled wants the
@@ -102,49 +178,44 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
     Returns (DatasetDict, report). Raises `UserError` when a split is empty after cleaning.
     """
     report: dict = {"rows_before": {s: len(d) for s, d in dsd.items()}, "rules": defaultdict(dict)}
-    langid = None
     keys_by_split: dict[str, list[str]] = {}
+    text_columns = tuple(text_columns)
+    langid_languages = None
+    if args.langid != "off" and all("lang" in d.column_names for d in dsd.values()):
+        langid_languages = tuple(sorted({lang for d in dsd.values() for lang in d.unique("lang")}))
+        supported = _identifier(langid_languages).langs  # the languages py3langid knows, in the data's order
+        langid_languages = langid_languages if supported else None
     for split in list(dsd):
         ds = dsd[split]
-        columns = {c: list(ds[c]) for c in text_columns}
-        keep = [True] * len(ds)
+        has_label = bool(label_column) and label_column in ds.column_names
+        # a ClassLabel column marks an unlabelled row with -1 (the Hub's test splits of GLUE and others)
+        unlabelled = -1 if has_label and type(ds.features[label_column]).__name__ == "ClassLabel" else None
+        ds = ds.map(_row_pass, batched=True, batch_size=1000, num_proc=getattr(args, "cleaning_num_workers", None),
+                    desc=f"cleaning {split}", fn_kwargs=dict(
+                        text_columns=text_columns, label_column=label_column if has_label else None,
+                        unlabelled=unlabelled, form=args.unicode_normalization, strip_control=args.strip_control_chars,
+                        whitespace=args.normalize_whitespace, min_chars=args.min_chars, max_chars=args.max_chars,
+                        near_dedup=args.near_dedup,
+                        langid_languages=langid_languages if "lang" in ds.column_names else None))
+        missing, modified, len_ok, keys = (_column(ds, c) for c in ("__missing", "__modified", "__len_ok", "__key"))
+        keep = [not m for m in missing]
 
         # 0. rows without a label
-        if label_column and label_column in ds.column_names:
-            removed = 0
-            # a ClassLabel column marks an unlabelled row with -1 (the Hub's test splits of GLUE and others)
-            unlabelled = -1 if type(ds.features[label_column]).__name__ == "ClassLabel" else None
-            for i, v in enumerate(ds[label_column]):
-                if is_missing(v) or (unlabelled is not None and v == unlabelled):
-                    keep[i] = False
-                    removed += 1
-            report["rules"]["missing_label"][split] = {"removed": removed}
-
+        if has_label:
+            report["rules"]["missing_label"][split] = {"removed": sum(missing)}
         # 1. normalisation
-        modified = 0
-        for c, values in columns.items():
-            for i, v in enumerate(values):
-                text = v if isinstance(v, str) else "" if v is None else str(v)
-                new = normalize_text(text, args.unicode_normalization, args.strip_control_chars,
-                                     args.normalize_whitespace)
-                if new != v:
-                    values[i] = new
-                    modified += 1
-        report["rules"]["normalization"][split] = {"modified": modified}
-
+        report["rules"]["normalization"][split] = {"modified": sum(modified)}
         # 2. length
         removed = 0
-        for i in range(len(ds)):
-            if keep[i] and any(not args.min_chars <= len(columns[c][i]) <= args.max_chars for c in text_columns):
+        for i, ok in enumerate(len_ok):
+            if keep[i] and not ok:
                 keep[i] = False
                 removed += 1
         report["rules"]["length_filter"][split] = {"removed": removed}
 
-        keys = ["\u241f".join(dedup_key(columns[c][i]) for c in text_columns) for i in range(len(ds))]
-
         # Duplicates are looked for within each language: the same text under two language labels is
         # a different problem (a mislabelled row or a leak), flagged by the contamination rule below.
-        row_langs = ds["lang"] if "lang" in ds.column_names else [""] * len(ds)
+        row_langs = _column(ds, "lang") if "lang" in ds.column_names else [""] * len(ds)
 
         # 3. exact duplicates after normalisation
         if args.dedup:
@@ -160,9 +231,10 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
         # 4. near duplicates
         if args.near_dedup:
             removed = 0
+            signatures = _column(ds, "__minhash")
             for lang in sorted(set(row_langs)):
                 alive = [i for i in range(len(ds)) if keep[i] and row_langs[i] == lang]
-                near = _near_duplicates([keys[i] for i in alive], args.near_dedup_threshold)
+                near = _near_duplicates_of([signatures[i] for i in alive], args.near_dedup_threshold)
                 for j in near:
                     keep[alive[j]] = False
                 removed += len(near)
@@ -170,25 +242,22 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
 
         # 5. language id against the lang column
         if args.langid != "off" and "lang" in ds.column_names:
-            langs = ds["lang"]
-            if langid is None:
-                all_langs = sorted({lang for d in dsd.values() for lang in d.unique("lang")})
-                langid = _Langid(all_langs)
             flagged = []
-            for i in range(len(ds)):
-                if keep[i] and langs[i] in langid.langs:
-                    detected = langid(columns[text_columns[0]][i])
-                    if detected != langs[i]:
-                        flagged.append({"row": i, "lang": langs[i], "detected": detected})
+            if langid_languages:
+                detected = _column(ds, "__detected")
+                for i in range(len(ds)):
+                    if keep[i] and detected[i] and detected[i] != row_langs[i]:
+                        flagged.append({"row": i, "lang": row_langs[i], "detected": detected[i]})
                         if args.langid == "drop":
                             keep[i] = False
             key = "removed" if args.langid == "drop" else "flagged"
             report["rules"]["langid"][split] = {key: len(flagged), "examples": flagged[:5]}
 
+        indices = [i for i in range(len(ds)) if keep[i]]
         ds = ds.remove_columns(list(text_columns))
         for c in text_columns:
-            ds = ds.add_column(c, columns[c])
-        indices = [i for i in range(len(ds)) if keep[i]]
+            ds = ds.rename_column(f"__text_{c}", c)
+        ds = ds.remove_columns([c for c in ds.column_names if c.startswith("__")])
         dsd[split] = ds.select(indices)
         keys_by_split[split] = [keys[i] for i in indices]
 
