@@ -365,3 +365,44 @@ def test_validate_recipe_accepts_every_shipped_tiny_config(name, sandbox):
     out = ["--output_dir", str(sandbox.out)]
     validate_recipe(module, ["--config", config(name), *extra, *out])
     assert snapshot(sandbox.root) == before  # nothing created, not even the run folder
+
+
+# ---- the other data readers: parallel pairs (translation, TLM) and SQuAD files (QA) --------------------------
+
+PARALLEL_CASES = {
+    "one pair.tsv": ("src_lang\ttgt_lang\tsrc\ttgt\nen\tde\thello\thallo\n", "too few to hold out"),
+    "empty language.tsv": ("src_lang\ttgt_lang\tsrc\ttgt\nen\t\thello\thallo\nen\tde\tbye\ttschuess\n", "no language code"),
+    "translation as text.jsonl": ('{"translation": "x"}\n{"translation": "y"}\n', "'translation' must map two language"),
+    "three languages.jsonl": ('{"translation": {"en": "a", "de": "b", "fr": "c"}}\n' * 2, "exactly two languages"),
+    "header only.tsv": ("src_lang\ttgt_lang\tsrc\ttgt\n", "has a header but no rows"),
+}
+SQUAD = '{"data": [{"paragraphs": %s}]}'
+SQUAD_CASES = {
+    "no qas.json": (SQUAD % '[{"context": "x"}]', "has no 'qas'"),
+    "qas a number.json": (SQUAD % '[{"context": "x", "qas": 5}]', "not a valid SQuAD file"),
+    "answer_start a word.json": (SQUAD % '[{"context": "abc", "qas": [{"question": "q", "answers": '
+                                         '[{"text": "a", "answer_start": "zero"}]}]}]', "not a valid SQuAD file"),
+    "language a number.json": ('{"language": 5, "data": [{"paragraphs": [{"context": "Paris.", "qas": [{"question": '
+                               '"q", "answers": [{"text": "Paris", "answer_start": 0}]}]}]}]}', "'language' must be"),
+    "nested too deep.json": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("name", list(PARALLEL_CASES) + list(SQUAD_CASES))
+def test_other_readers_give_one_line(name, sandbox):
+    from lingbridge.config import DataArguments
+    from lingbridge.data.load import load_qa_splits
+    from lingbridge.data.parallel import load_translation_pairs
+    from lingbridge.errors import UserError
+    from lingbridge.tasks.qa import QAArguments
+
+    text, expected = {**PARALLEL_CASES, **SQUAD_CASES}[name]
+    data_args = DataArguments(train_file=sandbox.file(name.replace(" ", "_"), text))
+    before = snapshot(sandbox.root)
+    with pytest.raises(UserError) as err:
+        if name in PARALLEL_CASES:
+            load_translation_pairs(data_args, 42)
+        else:
+            load_qa_splits(data_args, QAArguments())
+    assert expected in str(err.value) and "\n" not in str(err.value)
+    assert snapshot(sandbox.root) == before

@@ -16,6 +16,9 @@ def _from_translation_dicts(ds, where: str):
     def convert(batch):
         out = {"src_lang": [], "tgt_lang": [], "src": [], "tgt": []}
         for row in batch["translation"]:
+            if not isinstance(row, dict):
+                raise UserError(f"{where}: 'translation' must map two language codes to texts "
+                                f"({{\"en\": ..., \"de\": ...}}), got {type(row).__name__}")
             langs = [k for k, v in row.items() if v is not None]
             if len(langs) != 2:
                 raise UserError(f"{where}: each translation needs exactly two languages, got {langs}")
@@ -88,6 +91,10 @@ def load_parallel(source: str | dict[str, str], languages: list[str] | None = No
             raise UserError(f"{source} ({split} split): missing columns {missing}; expected src_lang, tgt_lang, src, tgt "
                             "or a 'translation' dict per row")
         for lang in set(ds.unique("src_lang")) | set(ds.unique("tgt_lang")):
+            if not isinstance(lang, str) or not lang.strip():
+                what = "no language code" if lang in (None, "") else f"the language code {lang!r}"
+                raise UserError(f"{source} ({split} split): a row has {what} in src_lang/tgt_lang; "
+                                "use ISO 639-1 codes such as en, de, zh")
             check_language(lang, f"{source} ({split} split)")
         if languages:
             keep = set(languages)
@@ -95,6 +102,9 @@ def load_parallel(source: str | dict[str, str], languages: list[str] | None = No
                            batched=True)
         dsd[split] = ds.select_columns(["src_lang", "tgt_lang", "src", "tgt"])
     if "validation" not in dsd:
+        if len(dsd["train"]) < 2:
+            raise UserError(f"{source}: {len(dsd['train'])} pair is too few to hold out a validation split; add pairs "
+                            "or give a validation file")
         parts = dsd["train"].train_test_split(test_size=validation_share, seed=seed)
         dsd["train"], dsd["validation"] = parts["train"], parts["test"]
     splits = ["train", "validation"] + (["test"] if keep_test and "test" in dsd else [])
