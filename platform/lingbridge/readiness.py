@@ -23,7 +23,8 @@ renamed); nothing else there is touched: the few-shot finetunes run in a tempora
 
 Per-item predictions read from the run directory (one JSON object a line, `predictions.jsonl`):
 
-    classification: {"id": "17", "lang": "de", "text": "...", "text_pair": "...", "gold": "1", "pred": "0"}
+    classification: {"text": "...", "lang": "de", "label": "1", "prediction": "0"}   (the recipe's file;
+                    "gold"/"pred" are read as well)
     question answering: {"id": "56be...", "lang": "de", "em": 1.0, "f1": 1.0}
 
 (the QA recipe's `predictions.json`, with `exact_match`/`f1` per question, is read as well; a suite run
@@ -62,8 +63,11 @@ def _read_items(path: Path) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 raise UserError(f"{path}:{lineno}: not a JSON object") from None
+            if {"label", "prediction"} <= set(row) and "gold" not in row:  # the classification recipe's names
+                row = {**row, "gold": row["label"], "pred": row["prediction"]}
             if "lang" not in row or not ({"gold", "pred"} <= set(row) or {"em", "f1"} <= set(row)):
-                raise UserError(f"{path}:{lineno}: expected lang with gold and pred (classification) or em and f1 (QA)")
+                raise UserError(f"{path}:{lineno}: expected lang with label and prediction (or gold and pred) for "
+                                "classification, or em and f1 for QA")
             items.append(row)
     return items
 

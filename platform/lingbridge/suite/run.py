@@ -136,7 +136,7 @@ def run_pawsx(args, model: dict, work: Path, languages: list[str]) -> dict:
 
 
 def _items_from_classification(run_dir: Path, work: Path) -> str | None:
-    """The recipe's per-item predictions (`predictions.jsonl`: lang, gold, pred), if it writes them."""
+    """The recipe's per-item predictions (`predictions.jsonl`: text, lang, label, prediction), copied for readiness."""
     src = run_dir / "predictions.jsonl"
     if not src.is_file():
         return None
