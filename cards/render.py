@@ -103,7 +103,21 @@ def _training_section(record: dict) -> str:
                      f"{lora.get('trainable_params')} of {lora.get('total_params')} parameters trainable")
     if record.get("world_size"):
         lines.append(f"- processes: {record['world_size']}")
-    return "\n".join(lines) or "See `lingbridge_run.json`."
+    text = "\n".join(lines) or "See `lingbridge_run.json`."
+    history = _eval_history_table(record.get("metrics", {}).get("eval_history") or [])
+    return f"{text}\n\nEvaluation during training (dev split; per language in `lingbridge_run.json`):\n\n{history}" \
+        if history else text
+
+
+def _eval_history_table(history: list[dict], limit: int = 20) -> str:
+    """Each evaluation during training, overall metrics only (`eval_f1`, not `eval_de_f1`): the last `limit`."""
+    if not history:
+        return ""
+    languages = {k.split("_")[1] for h in history for k in h if k.count("_") >= 2 and len(k.split("_")[1]) == 2}
+    cols = [k for k in dict.fromkeys(k for h in history for k in h)
+            if k.startswith("eval_") and not (k.count("_") >= 2 and k.split("_")[1] in languages)]
+    rows = {f"{h.get('epoch') or 0:.2f}": {"step": h.get("step"), **{c: h.get(c) for c in cols}} for h in history[-limit:]}
+    return format_table(rows, ["step", *cols], first="epoch")
 
 
 def _results_section(record: dict) -> tuple[str, str]:

@@ -78,11 +78,13 @@ def main(argv=None, callbacks=None):
 
     from lingbridge.data import clean_splits, load_splits
     from lingbridge.data.augment import augment_train
+    from lingbridge.hub import push_finished_run
     from lingbridge.data.load import limit, split_sources, zero_shot_splits
-    from lingbridge.evaluation import format_table, per_language, predict_per_language, transfer_table
+    from lingbridge.evaluation import (format_table, metrics_by_language, per_language, predict_per_language,
+                                       transfer_table)
     from lingbridge.models import build_model, fit_max_length
     from lingbridge.record import RunRecord, config_dict
-    from lingbridge.runs import finish_run, prepare_run, save_model, start_run
+    from lingbridge.runs import finish_run, prepare_run, save_model, start_run, write_jsonl
     from lingbridge.tasks.classification import (TASK, cast_labels, classification_metrics, plot_confusion_matrix,
                                                  plot_language_bars)
     from lingbridge.tasks.translation import back_translate
@@ -134,9 +136,9 @@ def main(argv=None, callbacks=None):
     # ---- train, then evaluate per language (test: the transfer table; every dev language: for sweeps) ---
     trainer = build_trainer(model, training_args, train_dataset=enc["train"], eval_dataset=enc["dev"],
                             data_collator=TASK.collator(tokenizer, data_args.pad_to_max_length),
-                            processing_class=tokenizer, compute_metrics=TASK.metrics, callbacks=callbacks or ())
-    result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
-    dev_metrics = trainer.evaluate()
+                            processing_class=tokenizer, compute_metrics=metrics_by_language(TASK.metrics, langs["dev"]),
+                            callbacks=callbacks or ())
+    result, dev_metrics = run.train(trainer), run.evaluate(trainer)  # as --do_train / --do_eval say
     table, preds, gold = predict_per_language(trainer, enc["test"], langs["test"], classification_metrics,
                                               TASK.postprocess, eval_split)
     names = ["accuracy", "precision", "recall", "f1"]
@@ -153,6 +155,8 @@ def main(argv=None, callbacks=None):
         if len(table) > 2:
             plot_language_bars(table, "accuracy", source_langs, run.work / "accuracy_per_language.png")
         plot_loss_curves(trainer.state.log_history, run.work / "loss.png", "Finetuning loss")
+        write_jsonl(run.work / "predictions.jsonl", ({"text": t, "lang": lang, "label": label_names[g], "prediction":
+                    label_names[p]} for t, lang, g, p in zip(test["text"], langs["test"], gold, preds)))
     record = RunRecord(
         job="finetune_classification", task=TASK.pipeline_tag, pipeline_tag=TASK.pipeline_tag, languages=languages,
         config=config_dict(model_args, data_args, clean_args, args, lora_args, run_args, aug_args, training_args),
@@ -167,7 +171,7 @@ def main(argv=None, callbacks=None):
                "rows": {"train": len(train), "dev": len(dev), eval_split: len(test)}, "augmentation": augmentation},
     )
     finish_run(run, record, run_args.keep_checkpoints, trainer, result)
-    return run.path
+    return push_finished_run(run)  # --push_to_hub: the finished run, as `lingbridge publish` does
 
 
 if __name__ == "__main__":

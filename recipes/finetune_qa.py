@@ -68,6 +68,7 @@ def main(argv=None):
     from lingbridge.data.load import zero_shot_splits
     from lingbridge.data.load import load_qa_splits
     from lingbridge.evaluation import format_table, per_language, transfer_table
+    from lingbridge.hub import push_finished_run
     from lingbridge.models import build_model, fit_max_length
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
@@ -121,8 +122,7 @@ def main(argv=None):
     trainer = build_trainer(model, training_args, train_dataset=feats["train"],
                             eval_dataset=feats["dev"] if len(feats["dev"]) else None,
                             data_collator=TASK.collator(tokenizer, data_args.pad_to_max_length), processing_class=tokenizer)
-    result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
-    dev_metrics = trainer.evaluate() if len(feats["dev"]) else {}
+    result, dev_metrics = run.train(trainer), run.evaluate(trainer)  # as --do_train / --do_eval say
     threshold = args.null_score_diff_threshold
     if tune:
         dev_preds, _ = predict_spans(trainer, dev, feats["dev_spans"], args, v2, float("inf"))
@@ -160,7 +160,7 @@ def main(argv=None):
                "windows": {s: len(feats[s]) for s in ("train", "dev", "test")}, "timing": timing},
     )
     finish_run(run, record, run_args.keep_checkpoints, trainer, result)
-    return run.path
+    return push_finished_run(run)  # --push_to_hub: the finished run, as `lingbridge publish` does
 
 
 if __name__ == "__main__":

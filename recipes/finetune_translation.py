@@ -72,6 +72,7 @@ def main(argv=None):
     from lingbridge.data.load import limit
     from lingbridge.data.parallel import load_translation_pairs
     from lingbridge.evaluation import format_table
+    from lingbridge.hub import push_finished_run
     from lingbridge.models import build_model, fit_max_length
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
@@ -124,8 +125,7 @@ def main(argv=None):
     trainer = build_trainer(model, training_args, Seq2SeqTrainer, train_dataset=train_set,
                             eval_dataset=dev_set if len(dev_set) else None, processing_class=tokenizer,
                             data_collator=TASK.collator(tokenizer, base, 8 if torch.cuda.is_available() else None))
-    result = trainer.train(resume_from_checkpoint=run.last_checkpoint())
-    dev_metrics = trainer.evaluate() if len(dev_set) else {}
+    result, dev_metrics = run.train(trainer), run.evaluate(trainer)  # as --do_train / --do_eval say
     training_args.predict_with_generate = True
     started = time.perf_counter()
     rows = translate_test_sets(trainer, directions, enc["test"], splits["test"], tokenizer, eval_split)
@@ -156,7 +156,7 @@ def main(argv=None):
                "translations_file": "translations.jsonl"},
     )
     finish_run(run, record, run_args.keep_checkpoints, trainer, result)
-    return run.path
+    return push_finished_run(run)  # --push_to_hub: the finished run, as `lingbridge publish` does
 
 
 if __name__ == "__main__":

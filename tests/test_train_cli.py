@@ -64,15 +64,6 @@ LAUNCHER_CASES = [
     ("negative-batch", [*BASE, "--per_device_train_batch_size", "-4"], "per_device_train_batch_size"),
 ]
 
-# found by the launched recipe in the data: the recipe's exit status 2 comes back through the launcher
-LAUNCHED_CASES = [
-    ("missing-column", [*BASE, "--text_column", "body"], "no column 'body'"),
-    ("label-not-listed", [*BASE, "--label_list", "neg", "neutral"], "label 'pos' is not one of"),
-    ("language-not-in-data", [*BASE, "--train_languages", "de"], "train_languages ['de'] are not in the data"),
-    ("finished-run-exists", [*BASE[:-1], "done-run"], "done-run"),
-]
-
-
 @pytest.mark.parametrize("case, args, expected", LAUNCHER_CASES, ids=[c[0] for c in LAUNCHER_CASES])
 def test_launcher_catches_mistakes_before_launching(case, args, expected, workdir, monkeypatch, capsys):
     """In this process (fast); an exception other than the user error would fail the test with its traceback."""
@@ -98,22 +89,56 @@ def test_launcher_mistake_as_a_user_sees_it(workdir):
     assert snapshot(workdir) == before
 
 
-@pytest.mark.parametrize("case, args, expected", LAUNCHED_CASES, ids=[c[0] for c in LAUNCHED_CASES])
-def test_launched_recipe_mistakes_keep_exit_status_2(case, args, expected, workdir):
+# mistakes in the data or the run directory: `lingbridge train` finds them in the launcher (validate_recipe)
+DATA_CASES = [
+    ("missing-column", [*BASE, "--text_column", "body"], "no column 'body'"),
+    ("label-not-listed", [*BASE, "--label_list", "neg", "neutral"], "label 'pos' is not one of"),
+    ("language-not-in-data", [*BASE, "--train_languages", "de"], "train_languages ['de'] are not in the data"),
+    ("finished-run-exists", [*BASE[:-1], "done-run"], "done-run"),
+]
+
+
+@pytest.mark.parametrize("case, args, expected", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_data_mistakes_caught_before_launching(case, args, expected, workdir):
     before = snapshot(workdir)
     proc = run_cli([*LINGBRIDGE, "train", *args], cwd=workdir, timeout=300)
     assert_one_error_line(proc, expected)
     assert snapshot(workdir) == before
 
 
+def launched(args: list[str], processes: int | None) -> list[str]:
+    """The launch itself, without the launcher's checks: the recipe meets the mistake in its processes."""
+    script = ("import sys; from lingbridge import cli; from lingbridge.recipes import finetune_classification as m; "
+              f"code = cli.launch(cli.accelerate_args({processes}, None), m.__file__, sys.argv[1:]); "
+              "print(f'exit status {code}', file=sys.stderr); sys.exit(code)")
+    return [sys.executable, "-c", script, *args]
+
+
+@pytest.mark.parametrize("case, args, expected", DATA_CASES[:3], ids=[c[0] for c in DATA_CASES[:3]])
+def test_launched_recipe_mistakes_keep_exit_status_2(case, args, expected, workdir):
+    """A mistake found inside the launched recipe comes back as its exit status 2, without accelerate's traceback."""
+    before = snapshot(workdir)
+    proc = run_cli(launched(["--config", config_path(), *args[3:]], None), cwd=workdir, timeout=300)
+    assert_one_error_line(proc, expected)
+    assert "exit status 2" in proc.stderr
+    assert snapshot(workdir) == before
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("case, args, expected", LAUNCHED_CASES, ids=[c[0] for c in LAUNCHED_CASES])
+@pytest.mark.parametrize("case, args, expected", DATA_CASES, ids=[c[0] for c in DATA_CASES])
 def test_two_processes_one_error_line(case, args, expected, workdir):
     """Both gloo ranks stop on the mistake; the user reads one line and exit status 2."""
     before = snapshot(workdir)
+    proc = run_cli(launched(["--config", config_path(), *args[3:]], 2), cwd=workdir, timeout=300)
+    assert_one_error_line(proc, expected)
+    assert "exit status 2" in proc.stderr
     proc = run_cli([*LINGBRIDGE, "train", *args, "--num_processes", "2"], cwd=workdir, timeout=300)
     assert_one_error_line(proc, expected)
     assert snapshot(workdir) == before
+
+
+def config_path() -> str:
+    return str(ROOT / "recipes" / "configs" / "finetune_classification" / "tiny.yaml")
 
 
 def test_help_and_print_command(workdir):
@@ -140,3 +165,16 @@ def test_train_runs_a_recipe(workdir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((workdir / "out" / "lingbridge_run.json").read_text())
     assert record["job"] == "finetune_classification" and record["metrics"]["train"]["train_steps_per_second"] > 0
+
+
+def test_every_command_has_real_help(capsys):
+    """`lingbridge <command> --help` prints a usage line and the command's options, for every command."""
+    from lingbridge import cli
+
+    for name in cli.COMMANDS:
+        try:
+            cli.main([name, "--help"])
+        except SystemExit as stop:
+            assert stop.code in (0, None), name
+        out = capsys.readouterr().out
+        assert "usage:" in out and "--" in out.split("usage:", 1)[1], name

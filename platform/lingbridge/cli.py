@@ -169,13 +169,6 @@ def _shipped(kind: str, recipe: str, name: str) -> str:
                     f"({', '.join(names)})")
 
 
-def _validate_recipe(module, recipe_argv: list[str]) -> None:
-    """Every check the recipe makes before it creates anything, here in the launcher process, so that a
-    user mistake is one `error:` line and exit status 2 before any process starts (a `UserError`)."""
-    validate = getattr(module, "validate", None)  # the recipes' in-process checks, where a recipe has them
-    (validate or module.parse)(recipe_argv)
-
-
 def accelerate_args(num_processes: int | None, accelerate_config: str | None) -> list[str]:
     """The `accelerate launch` options for `--num_processes` / `--accelerate_config`.
 
@@ -286,7 +279,10 @@ def cmd_train(argv: list[str]) -> None:
 
         print(shlex.join(["accelerate", "launch", *launch_args, module.__file__, *recipe_argv]))
         return
-    _validate_recipe(module, recipe_argv)
+    from .runs import validate_recipe
+
+    # every check of the recipe (options, config, run directory, local data) here, before any process starts
+    validate_recipe(module, recipe_argv)
     code = launch(launch_args, module.__file__, recipe_argv)
     if code == 2:
         sys.exit(2)  # the recipe printed its one `error:` line
@@ -297,9 +293,11 @@ def cmd_train(argv: list[str]) -> None:
 
 def cmd_optimize(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
-        from .recipes.optimize import __doc__ as usage
+        from .recipes import optimize
 
-        print(f"usage: lingbridge optimize RUN_DIR --method METHOD [options]\n{usage}")
+        print(f"lingbridge optimize RUN_DIR --method METHOD [options]\n{optimize.__doc__}")
+        sys.argv[0] = "lingbridge optimize RUN_DIR"  # argparse's program name in the usage line
+        optimize.parse(["--help"])  # every option, by group
         return
     from .recipes.optimize import main
 

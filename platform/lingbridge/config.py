@@ -314,7 +314,7 @@ def check_trainer_fields(training_args, given: set[str], config_path=None) -> No
         except HFValidationError as err:
             raise UserError(f"--hub_model_id '{repo}': {str(err).splitlines()[0]}") from None
         strategy = str(getattr(training_args.hub_strategy, "value", training_args.hub_strategy))
-        if strategy not in HUB_STRATEGIES:
+        if "hub_strategy" in given and strategy not in HUB_STRATEGIES:  # Trainer's default (every_save) means end here
             raise UserError(f"--hub_strategy {strategy}: lingbridge publishes the finished run once, with its card and "
                             "record (--hub_strategy end); checkpoints are never pushed. Publish a run directory "
                             "any time with `lingbridge publish`")

@@ -65,3 +65,28 @@ def predict_per_language(trainer, dataset, langs, metric_fn: Callable, postproce
     out = trainer.predict(dataset, metric_key_prefix=prefix)
     preds = postprocess(out.predictions)
     return per_language(metric_fn, np.asarray(langs), preds, out.label_ids), preds, out.label_ids
+
+
+def metrics_by_language(compute_metrics: Callable, langs) -> Callable:
+    """Trainer's `compute_metrics` with each language's metrics beside the overall ones.
+
+    Every evaluation during training then logs `eval_f1` and `eval_de_f1`, `eval_en_f1`, ... (to the
+    live tracker, `trainer_state.json` and the record's evaluation history). `langs` are the languages of
+    the evaluation dataset's rows, in order (Trainer's evaluation keeps it, also across processes).
+    """
+    langs = np.asarray(langs)
+
+    def compute(eval_pred) -> dict[str, float]:
+        from transformers import EvalPrediction
+
+        out = dict(compute_metrics(eval_pred))
+        preds, labels = eval_pred.predictions, eval_pred.label_ids
+        if isinstance(preds, tuple) or len(labels) != len(langs) or len(set(langs.tolist())) < 2:
+            return out
+        for lang in sorted(set(langs.tolist())):
+            mask = langs == lang
+            part = compute_metrics(EvalPrediction(predictions=preds[mask], label_ids=labels[mask]))
+            out.update({f"{lang}_{name}": value for name, value in part.items()})
+        return out
+
+    return compute

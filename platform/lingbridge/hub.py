@@ -217,3 +217,38 @@ def push_run(plan: PublishPlan, private: bool = False, revision: str | None = No
                            f"{_describe_failure(err)}. Nothing was published (a Hub commit is all or nothing); "
                            "run the same command again to retry.") from None
     return info.commit_url
+
+
+def push_finished_run(run) -> Path:
+    """`--push_to_hub`: publish a finished run directory as `lingbridge publish` does (one commit: weights,
+    card rendered for the repo id, record, plots), on the main process; every rank returns its path.
+
+    `run` is the `lingbridge.runs.RunDir` the recipe finished; `start_run` took the Hub settings
+    (`--hub_model_id`, `--hub_private_repo`, `--hub_revision`) from `TrainingArguments` and turned
+    Trainer's own push off. A failed push leaves the run directory as it is and exits with status 1,
+    naming the `lingbridge publish` command that retries it.
+    """
+    import shutil
+    import sys
+
+    from accelerate import PartialState
+
+    settings = getattr(run, "hub", None)
+    if not settings or not (run.path / "lingbridge_run.json").is_file():
+        return run.path
+    state = PartialState()
+    if state.is_main_process:
+        retry = f"lingbridge publish {run.path} --repo_id {settings['repo_id']}"
+        plan = plan_publish(run.path, settings["repo_id"])
+        try:
+            print(f"publishing {run.path} to {settings['repo_id']}: {plan.commit_message}", flush=True)
+            url = push_run(plan, private=settings["private"], revision=settings["revision"])
+            print(f"published: {url}", flush=True)
+        except PublishError as err:
+            print(f"error: the run is saved in {run.path}, but publishing failed ({err}); retry with: {retry}",
+                  file=sys.stderr, flush=True)
+            sys.exit(1)
+        finally:
+            shutil.rmtree(plan.staging, ignore_errors=True)
+    state.wait_for_everyone()
+    return run.path

@@ -76,8 +76,6 @@ class RunDir:
 
     def __init__(self, job: str, output_dir: str | None, overwrite: bool = False, resume: bool = False):
         self.job = job
-        if output_dir == "trainer_output":
-            output_dir = None  # transformers v5's stand-in for "not given"; ours is runs/<job>-<time>
         if output_dir:
             path = Path(output_dir)
         elif resume:
@@ -163,7 +161,20 @@ class RunDir:
         self.work.mkdir(parents=True, exist_ok=True)
         (self.work / WORK_MARKER).write_text(f"{self.job}\n", encoding="utf-8")
 
+    do_train = do_eval = do_predict = True  # --do_eval / --do_predict: start_run takes them from TrainingArguments
+
+    def train(self, trainer):
+        """`trainer.train()`, resuming as asked (`--resume`, `--resume_from_checkpoint`); its result."""
+        return trainer.train(resume_from_checkpoint=self.last_checkpoint())
+
+    def evaluate(self, trainer) -> dict:
+        """`trainer.evaluate()` on the dev split when `--do_eval` (and there is one), else `{}`."""
+        return trainer.evaluate() if self.do_eval and trainer.eval_dataset is not None else {}
+
     def last_checkpoint(self) -> str | None:
+        if getattr(self, "checkpoint", None):  # --resume_from_checkpoint PATH
+            logger.info("resuming from %s", self.checkpoint)
+            return self.checkpoint
         if not self.resume:
             return None
         from transformers.trainer_utils import get_last_checkpoint
@@ -211,8 +222,7 @@ def check_run(job: str, run_args, training_args) -> RunDir:
         run_args: `RunArguments` (or anything with `overwrite_output_dir` and `resume`).
         training_args: anything with `output_dir` (`TrainingArguments`, the sweep's arguments).
     """
-    run = RunDir(job, getattr(training_args, "output_dir", None), overwrite=run_args.overwrite_output_dir,
-                 resume=run_args.resume)
+    run = _run_dir(job, run_args, training_args)
     run.check()
     return run
 
@@ -272,12 +282,20 @@ def start_run(job: str, run_args, training_args) -> RunDir:
     from accelerate.utils import broadcast_object_list
 
     state = PartialState()
-    run = RunDir(job, training_args.output_dir, overwrite=run_args.overwrite_output_dir, resume=run_args.resume)
+    run = _run_dir(job, run_args, training_args)
     if state.num_processes > 1:
         # The default folder name holds a timestamp: all ranks must use the main process's.
         paths = broadcast_object_list([str(run.path)])
-        run = RunDir(job, paths[0], overwrite=run.overwrite, resume=run.resume)
+        run = _run_dir(job, run_args, training_args, paths[0])
     run.check()  # the same checks as check_run, on the shared folder name
+    run.hub = _take_hub_settings(training_args)
+    run.do_eval, run.do_predict = getattr(training_args, "do_eval", True), getattr(training_args, "do_predict", True)
+    if isinstance(run, EvalRun) and hasattr(training_args, "report_to"):
+        # nothing to track without training (the results are files); and transformers' TensorBoard callback,
+        # never told a folder when no training began, would write into the current directory
+        training_args.report_to = []
+    if hasattr(training_args, "resume_from_checkpoint"):
+        training_args.resume_from_checkpoint = None  # the run hands its checkpoint to trainer.train itself
     training_args.output_dir = str(run.work)
     import torch
 
@@ -305,8 +323,8 @@ def save_model(run: RunDir, model, tokenizer=None, merge_lora: bool = True) -> N
     """
     from accelerate import PartialState
 
-    if not PartialState().is_main_process:
-        return
+    if not PartialState().is_main_process or isinstance(run, EvalRun):
+        return  # an evaluation-only run never writes weights
     is_peft = hasattr(model, "merge_and_unload")
     (model.merge_and_unload() if is_peft and merge_lora else model).save_pretrained(run.work)
     if is_peft and not merge_lora:
@@ -337,11 +355,20 @@ def finish_run(run: RunDir, record: RunRecord | dict, keep_checkpoints: bool = F
         if train_result is not None:
             metrics["train"] = dict(train_result.metrics)
         metrics.update(loss_summary(trainer.state.log_history))
+        history = eval_history(trainer.state.log_history)
+        if history:
+            metrics["eval_history"] = history
         ranks = next((c for c in trainer.callback_handler.callbacks if isinstance(c, RankParticipation)), None)
         record["world_size"] = trainer.args.world_size
         record["ranks"] = ranks.per_rank if ranks else []
     state = PartialState()
+    if isinstance(run, EvalRun):
+        if state.is_main_process:
+            run.finish(record)
+        state.wait_for_everyone()
+        return run.path
     if state.is_main_process:
+        write_results(run.work, record, trainer)
         record["wall_time_s"] = round(time.time() - run.started, 1)
         record["run_dir"] = str(run.path)
         # Trainer pickles its arguments next to the model; the record holds them as JSON instead.
@@ -352,3 +379,171 @@ def finish_run(run: RunDir, record: RunRecord | dict, keep_checkpoints: bool = F
         logger.info("run directory: %s", run.path)
     state.wait_for_everyone()
     return run.path
+
+
+# ----------------------------------------------------------------------------------------------
+# The Transformers example scripts' conventions: evaluation-only runs, resume_from_checkpoint, the
+# standard result files, and --push_to_hub after the run.
+
+RESULT_FILES = ("all_results.json", "train_results.json", "eval_results.json", "predict_results.json",
+                "trainer_state.json")
+
+
+class EvalRun(RunDir):
+    """An evaluation or prediction of an existing model without training (`--do_train false`).
+
+    The results (`eval_results.json`, `predict_results.json`, `all_results.json` and the recipe's
+    predictions file) go into `output_dir`: a finished run directory (the usual case: the model's own,
+    the default when `--model_name_or_path` is one), or an empty or new folder. Nothing else there
+    changes: no weights, record or card are written. The recipe works in a temporary folder.
+    """
+
+    def __init__(self, job: str, output_dir: str | None):
+        super().__init__(job, output_dir or str(default_output_dir(f"{job}-eval")))
+        import tempfile
+
+        self.work = Path(tempfile.gettempdir()) / f"lingbridge-{job}-{os.getpid()}-{time.time_ns()}"
+
+    def check(self) -> None:
+        why = _protected(self.path)
+        if why:
+            raise UserError(f"--output_dir {self.path} is {why}; give a run directory or a new folder")
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_dir()):
+            raise UserError(f"--output_dir {self.path} is not a folder; give a run directory or a new folder")
+        if self.path.is_dir() and not _is_empty_dir(self.path) and not (self.path / RECORD_NAME).is_file():
+            raise UserError(f"--output_dir {self.path} is not a lingbridge run directory (no {RECORD_NAME}) and not "
+                            "empty; an evaluation writes its results into a run directory or a new folder")
+
+    def prepare(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+
+    def last_checkpoint(self) -> None:
+        return None
+
+    do_train = False
+
+    def train(self, trainer) -> None:
+        return None
+
+    def finish(self, record: dict) -> None:
+        """Write the result files and the predictions into the output folder (main process)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        results = result_metrics(record)
+        for name, wanted in (("eval", self.do_eval), ("predict", self.do_predict)):
+            if wanted and results[name]:
+                _save_results(self.path, name, results[name])
+        for f in sorted(self.work.glob("*.json*")):  # the recipe's predictions (plots stay out: the card shows the run's)
+            if self.do_predict and f.name not in RESULT_FILES and f.name != RECORD_NAME:
+                shutil.copyfile(f, self.path / f.name)
+                logger.info("wrote %s", self.path / f.name)
+        shutil.rmtree(self.work, ignore_errors=True)
+        logger.info("evaluation results: %s", self.path)
+
+
+def _run_dir(job: str, run_args, training_args, output_dir: str | None = None) -> RunDir:
+    """The run of a recipe: `RunDir` for training, `EvalRun` for `--do_train false`; with
+    `--resume_from_checkpoint PATH|true`, the checkpoint to resume from (true: as `--resume`)."""
+    output_dir = output_dir or getattr(training_args, "output_dir", None)
+    if getattr(training_args, "do_train", True) is False:
+        return EvalRun(job, output_dir)
+    ckpt = getattr(training_args, "resume_from_checkpoint", None)
+    resume = bool(run_args.resume) or str(ckpt).lower() in ("true", "yes", "1")
+    run = RunDir(job, output_dir, overwrite=run_args.overwrite_output_dir, resume=resume)
+    if ckpt not in (None, "") and str(ckpt).lower() not in ("true", "yes", "1", "false", "no", "0"):
+        run.checkpoint = str(ckpt)
+    return run
+
+
+def _take_hub_settings(training_args) -> dict | None:
+    """`--push_to_hub` is done after the run, with its card and record (`lingbridge.hub.push_finished_run`),
+    never by Trainer from the unfinished folder: take the settings and turn Trainer's push off."""
+    if not getattr(training_args, "push_to_hub", False):
+        return None
+    settings = {"repo_id": training_args.hub_model_id, "private": bool(training_args.hub_private_repo),
+                "revision": getattr(training_args, "hub_revision", None)}
+    training_args.push_to_hub = False
+    return settings
+
+
+def eval_history(log_history: list[dict]) -> list[dict]:
+    """Each evaluation during training (per epoch or every `eval_steps`): epoch, step and its metrics,
+    per language where the recipe reports them (`eval_de_f1`); speed figures and the evaluations after
+    training (the final `trainer.evaluate()`, in `eval_results.json`) left out."""
+    skip = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+    end = next((i for i, h in enumerate(log_history) if "train_runtime" in h), len(log_history))
+    return [{"epoch": h.get("epoch"), "step": h.get("step"),
+             **{k: v for k, v in h.items() if k.startswith("eval_") and k not in skip}}
+            for h in log_history[:end] if any(k.startswith("eval_") and k not in skip for k in h)]
+
+
+def _flatten(table: dict, prefix: str) -> dict:
+    """A per-language table `{lang: {metric: v, "n": rows}}` as the example scripts' flat metrics:
+    `{prefix}_{metric}` for the `all` row, `{prefix}_{lang}_{metric}` per language, `{prefix}_samples`."""
+    out = {}
+    for lang, row in table.items():
+        if not isinstance(row, dict):
+            continue
+        for metric, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if metric == "n":
+                    if lang == "all":
+                        out[f"{prefix}_samples"] = value
+                    continue
+                out[f"{prefix}_{metric}" if lang == "all" else f"{prefix}_{lang}_{metric}"] = value
+    return out
+
+
+def result_metrics(record: dict) -> dict[str, dict]:
+    """The `train`, `eval` and `predict` metrics of a record, shaped as the example scripts save them."""
+    metrics = record.get("metrics", {})
+    table = metrics.get("per_language") or {}
+    on_validation = record.get("eval_split") == "validation"  # pretraining: its table is a dev evaluation
+    dev = {k: v for k, v in (metrics.get("dev") or {}).items() if isinstance(v, (int, float))}
+    if on_validation:
+        dev.update(_flatten(table, "eval"))
+    return {"train": dict(metrics.get("train") or {}), "eval": dev,
+            "predict": {} if on_validation else _flatten(table, "predict")}
+
+
+def _save_results(folder: Path, split: str, metrics: dict) -> None:
+    """`{split}_results.json` and `all_results.json` (merged), as `Trainer.save_metrics(combined=True)`."""
+    import json
+
+    def dump(path: Path, data: dict) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=4, sort_keys=True, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+
+    dump(folder / f"{split}_results.json", metrics)
+    every = folder / "all_results.json"
+    try:
+        combined = json.loads(every.read_text(encoding="utf-8")) if every.is_file() else {}
+    except (OSError, ValueError):
+        combined = {}
+    dump(every, {**(combined if isinstance(combined, dict) else {}), **metrics})
+
+
+def write_results(folder: Path, record: dict, trainer=None) -> None:
+    """The standard result files of a finished run (main process): `train_results.json`,
+    `eval_results.json`, `predict_results.json`, `all_results.json` and `trainer_state.json`."""
+    folder = Path(folder)
+    for split, metrics in result_metrics(record).items():
+        if metrics:
+            if split == "train" and trainer is not None and trainer.train_dataset is not None:
+                metrics = {**metrics, "train_samples": len(trainer.train_dataset)}
+            _save_results(folder, split, metrics)
+    if trainer is not None and trainer.state.global_step:
+        trainer.state.save_to_json(str(folder / "trainer_state.json"))
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    """One JSON object per line (a recipe's predictions), written atomically."""
+    import json
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

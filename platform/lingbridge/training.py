@@ -121,3 +121,53 @@ def plot_loss_curves(log_history: list[dict], path: Path, title: str = "") -> Pa
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def curves_figure(run_dir, max_languages: int = 10):
+    """A run's training curves as a matplotlib figure, for the app to show beside its results.
+
+    Left: the training loss and the dev loss by step. Right: every evaluation metric during training
+    (`eval_history` of the record: per epoch or every `eval_steps`), overall as solid lines and, for the
+    first metric, each language as a thin line. Reads only the run's `lingbridge_run.json`; returns None
+    for a run with no curve (a vision run, an evaluation-only folder, a run that logged nothing).
+
+        from lingbridge.training import curves_figure
+        gr.Plot(curves_figure("runs/sentiment"))
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .record import read_record
+
+    metrics = read_record(run_dir).get("metrics", {})
+    loss = metrics.get("loss_curve") or []
+    history = metrics.get("eval_history") or []
+    eval_loss = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h and h.get("step") is not None]
+    overall = [k for k in dict.fromkeys(k for h in history for k in h)
+               if k.startswith("eval_") and k != "eval_loss" and k.count("_") == 1]
+    if not loss and not eval_loss and not overall:
+        return None
+    fig, axes = plt.subplots(1, 2 if overall else 1, figsize=(10 if overall else 5.5, 3.6), squeeze=False)
+    ax = axes[0][0]
+    if loss:
+        ax.plot(*zip(*loss), label="train loss")
+    if eval_loss:
+        ax.plot(*zip(*eval_loss), marker="o", label="dev loss")
+    ax.set(xlabel="step", ylabel="loss", title="Loss")
+    ax.legend()
+    if overall:
+        ax = axes[0][1]
+        for name in overall:
+            points = [(h["step"], h[name]) for h in history if name in h]
+            ax.plot(*zip(*points), marker="o", label=name.removeprefix("eval_"))
+        first = overall[0].removeprefix("eval_")
+        langs = sorted({k.split("_")[1] for h in history for k in h if k.endswith(f"_{first}") and k.count("_") == 2})
+        for lang in langs[:max_languages]:
+            points = [(h["step"], h[f"eval_{lang}_{first}"]) for h in history if f"eval_{lang}_{first}" in h]
+            ax.plot(*zip(*points), linewidth=0.8, alpha=0.6, label=f"{first} {lang}")
+        ax.set(xlabel="step", title="Dev metrics during training")
+        ax.legend(fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    return fig
