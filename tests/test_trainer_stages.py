@@ -128,9 +128,22 @@ def test_push_to_hub_publishes_the_finished_run(pretrained_run, tmp_path, hub, m
                                   "--load_best_model_at_end", "false", "--push_to_hub", "--hub_model_id",
                                   "lingbridge-test/pushed", "--hub_private_repo", "true"])
     files = hub.files("lingbridge-test/pushed")
-    assert {"model.safetensors", "README.md", "lingbridge_run.json", "config.json"} <= set(files)
+    assert {"model.safetensors", "README.md", "lingbridge_run.json", "config.json", "all_results.json",
+            "trainer_state.json"} <= set(files)
     assert files["model.safetensors"] == (out / "model.safetensors").read_bytes()
     assert "lingbridge-test/pushed" in files["README.md"].decode()
     commits = [r for r in hub.requests if "/commit/" in r[1]]
     assert len(commits) == 1  # one commit: weights, card and record together, after the run
     assert os.environ["HF_TOKEN"] not in (out / "lingbridge_run.json").read_text()
+
+
+def test_curves_figure_for_the_app(trained, tmp_path):
+    from lingbridge.training import curves_figure
+
+    figure = curves_figure(trained)
+    assert [ax.get_title() for ax in figure.axes] == ["Loss", "Dev metrics during training"]
+    labels = [line.get_label() for line in figure.axes[1].get_lines()]
+    assert "f1" in labels and any(label.startswith("accuracy ") or label.startswith("loss") or " " in label
+                                  for label in labels)  # overall, then one line per language
+    (tmp_path / "lingbridge_run.json").write_text(json.dumps({"job": "train_cnn", "metrics": {}}))
+    assert curves_figure(tmp_path) is None  # nothing to draw: the app shows nothing

@@ -28,6 +28,8 @@ PUBLISHED_PATTERNS = (
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "sentencepiece.bpe.model",
     "*.spm", "spiece.model", "source.spm", "target.spm", "vocab.json", "vocab.txt", "merges.txt",
     "preprocessor_config.json", "lingbridge_run.json", "*.png",
+    # the Transformers example scripts' result files, as Trainer pushes them
+    "all_results.json", "train_results.json", "eval_results.json", "predict_results.json", "trainer_state.json",
 )
 LORA_CHOICES = ("adapter", "merged")
 
