@@ -43,7 +43,9 @@ def parse(argv=None):
 
     from lingbridge.config import RunArguments, parse_config
 
-    return parse_config((VisionDataArguments, CNNArguments, RunArguments, TrainingArguments), argv)
+    from lingbridge.vision.training import VISION_TRAINER_FIELDS
+
+    return parse_config((VisionDataArguments, CNNArguments, RunArguments, TrainingArguments), argv, trainer_fields=VISION_TRAINER_FIELDS)
 
 
 @exit_on_user_error

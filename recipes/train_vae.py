@@ -21,7 +21,9 @@ def parse(argv=None):
 
     from lingbridge.config import RunArguments, parse_config
 
-    return parse_config((VisionDataArguments, VAEArguments, RunArguments, TrainingArguments), argv)
+    from lingbridge.vision.training import VISION_TRAINER_FIELDS
+
+    return parse_config((VisionDataArguments, VAEArguments, RunArguments, TrainingArguments), argv, trainer_fields=VISION_TRAINER_FIELDS)
 
 
 @exit_on_user_error

@@ -108,3 +108,13 @@ def test_help_is_grouped_by_argument_class(capsys):
                       "augmentation", "training (transformers TrainingArguments)"]
     assert "--label_column_name (--label_column)" in out.replace("\n", " ")
     assert len(out.split("options:")[0].splitlines()) <= 2  # a short usage line, not every option
+
+
+def test_own_loop_recipes_refuse_trainer_fields_they_do_not_read():
+    """The vision recipes run their own loop: a Trainer-only field is refused, not silently ignored."""
+    from lingbridge.recipes import train_cnn
+
+    train_cnn.parse(["--config", config("train_cnn"), "--learning_rate", "0.05", "--report_to", "none"])
+    for option in (["--gradient_accumulation_steps", "4"], ["--report_to", "tensorboard"], ["--do_predict"]):
+        with pytest.raises(UserError, match="has no effect here: this recipe runs its own training loop"):
+            train_cnn.parse(["--config", config("train_cnn"), *option])

@@ -231,10 +231,11 @@ def clean_splits(dsd, args, text_columns=("text",), eval_splits=("validation", "
         # 4. near duplicates
         if args.near_dedup:
             removed = 0
-            signatures = _column(ds, "__minhash")
+            # a (rows, 128) integer array: as Python lists the signatures of 260k rows took over 1 GB
+            signatures = ds.select_columns(["__minhash"]).with_format("numpy")[:]["__minhash"]
             for lang in sorted(set(row_langs)):
                 alive = [i for i in range(len(ds)) if keep[i] and row_langs[i] == lang]
-                near = _near_duplicates_of([signatures[i] for i in alive], args.near_dedup_threshold)
+                near = _near_duplicates_of(signatures[alive], args.near_dedup_threshold)
                 for j in near:
                     keep[alive[j]] = False
                 removed += len(near)

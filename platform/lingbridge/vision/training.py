@@ -59,12 +59,13 @@ class DeviceBatches:
 
 
 def make_accelerator(training_args):
-    """An `Accelerator` configured from `TrainingArguments` (mixed precision, CPU, seed)."""
+    """An `Accelerator` configured from `TrainingArguments` (mixed precision, CPU, seed, progress bars)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     precision = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "no"
     accelerator = Accelerator(mixed_precision=precision, cpu=training_args.use_cpu)
+    accelerator.lingbridge_disable_tqdm = bool(training_args.disable_tqdm)  # read by `progress`
     set_seed(training_args.seed)
     return accelerator
 
@@ -204,7 +205,15 @@ def fit_classifier(model, data, data_args, accelerator, *, learning_rate: float,
 
 
 def progress(loader, accelerator, desc: str):
-    """The batches of one epoch with a progress bar on the main process (tqdm; gone when the epoch ends)."""
+    """The batches of one epoch with a progress bar on the main process (tqdm; gone when the epoch ends;
+    none with `--disable_tqdm true`)."""
     from tqdm.auto import tqdm
 
-    return tqdm(loader, desc=desc, leave=False, disable=not accelerator.is_local_main_process, unit="batch")
+    off = getattr(accelerator, "lingbridge_disable_tqdm", False) or not accelerator.is_local_main_process
+    return tqdm(loader, desc=desc, leave=False, disable=off, unit="batch")
+
+
+# The `TrainingArguments` fields the vision recipes' own loops read (`parse_config` refuses any other one given).
+VISION_TRAINER_FIELDS = {"learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+                         "per_device_eval_batch_size", "seed", "weight_decay", "lr_scheduler_type", "warmup_steps",
+                         "adam_beta1", "adam_beta2", "bf16", "fp16", "use_cpu", "disable_tqdm"}
