@@ -59,11 +59,12 @@ def main(argv=None):
                                   param_importances, plot_sweep, pruning_callback, trial_values,
                                   recover_interrupted, suggest, to_argv, trials_table, write_best_config)
     from lingbridge.training import logger, setup_logging
-    from lingbridge.runs import finish_run, prepare_run, start_run
+    from lingbridge.runs import finish_run, prepare_run, start_run, validate_recipe
 
     setup_logging(types.SimpleNamespace(should_log=True))  # one process
     recipe = _recipe()
-    base = recipe.parse(["--config", args.base_config, *to_argv(trial_values(args, {}))])  # valid before any trial
+    # every check of the recipe (options, model source, data) before the sweep's folder exists
+    base = validate_recipe(recipe, ["--config", args.base_config, *to_argv(trial_values(args, {}))])
     if args.objective_languages == "target" and not base[3].train_languages:
         raise UserError("objective_languages=target needs train_languages in the recipe config (the others are the targets)")
     run = start_run("sweep", run_args, types.SimpleNamespace(output_dir=args.output_dir))
