@@ -77,7 +77,8 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
         dropdowns: dict[str, list] = {}
 
         def picker(task, label="Model"):
-            dd = gr.Dropdown(choices=choices(task), value=first(task), label=label)
+            # custom values reach the backend, which names what is wrong (gradio would print a traceback)
+            dd = gr.Dropdown(choices=choices(task), value=first(task), label=label, allow_custom_value=True)
             dropdowns.setdefault(task, []).append(dd)
             return dd
 
@@ -109,7 +110,7 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
                     exp_btn = gr.Button("Explain")
                     exp_plot = gr.Plot(label="Token attributions")
                 with gr.Accordion("Wrong? Flag it (it becomes training data for the next run)", open=False):
-                    fb_label = gr.Dropdown(choices=_labels(reg, first("text-classification")), value=None,
+                    fb_label = gr.Dropdown(choices=_labels(reg, first("text-classification")), value=None, allow_custom_value=True,
                                            label="Right label (optional)")
                     fb_btn = gr.Button("Flag as wrong")
                     fb_status = gr.Markdown()
@@ -148,8 +149,8 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
                 tr_run = picker("translation")
                 src, tgt = backend.directions(reg.get(first("translation")))
                 with gr.Row():
-                    tr_src = gr.Dropdown(choices=src, value=src[0] if src else None, label="From")
-                    tr_tgt = gr.Dropdown(choices=tgt, value=tgt[-1] if tgt else None, label="To")
+                    tr_src = gr.Dropdown(choices=src, value=src[0] if src else None, label="From", allow_custom_value=True)
+                    tr_tgt = gr.Dropdown(choices=tgt, value=tgt[-1] if tgt else None, label="To", allow_custom_value=True)
                 tr_text = gr.Textbox(label="Text", lines=3, max_length=reg.max_input_chars)
                 tr_btn = gr.Button("Translate", variant="primary")
                 tr_out = gr.Textbox(label="Translation", lines=3)
@@ -205,8 +206,9 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
                             "languages' models. Pick two runs of the same task.")
                 names = [(f"{n} · {reg.runs[n].headline()}", n) for n in comparable]
                 with gr.Row():
-                    cmp_a = gr.Dropdown(choices=names, value=comparable[0], label="Run A")
-                    cmp_b = gr.Dropdown(choices=names, value=comparable[min(1, len(comparable) - 1)], label="Run B")
+                    cmp_a = gr.Dropdown(choices=names, value=comparable[0], label="Run A", allow_custom_value=True)
+                    cmp_b = gr.Dropdown(choices=names, value=comparable[min(1, len(comparable) - 1)], label="Run B",
+                                        allow_custom_value=True)
                 cmp_text = gr.Textbox(label="Input", value=_example(reg, comparable[0]), max_length=reg.max_input_chars)
                 cmp_btn = gr.Button("Compare", variant="primary")
                 with gr.Row():
@@ -267,6 +269,7 @@ def main(argv=None):
     if args.max_input_chars < 1 or args.concurrency < 1:
         raise UserError("--max_input_chars and --concurrency must be at least 1")
     registry = backend.Registry([*args.roots], list(args.runs), args.max_input_chars)
+    registry.warm_up()  # models load while the server starts: the first request does not wait for one
     demo = build_demo(registry, args.concurrency)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
 

@@ -20,9 +20,11 @@ from lingbridge.languages import LANGUAGE_NAMES
 from lingbridge.record import RECORD_NAME
 from lingbridge.tasks import task_of_record
 
-MAX_INPUT_CHARS = 2000  # longer inputs are refused with a message: the models read 128-512 tokens anyway
+MAX_INPUT_CHARS = 2000  # longer inputs are refused with a message; the models read their first 128-512 tokens
 FEEDBACK_FILE = "feedback.jsonl"  # training rows (text, label, lang) that `--train_file` reads back
 UNLABELLED_FILE = "feedback_unlabelled.jsonl"  # "wrong" flags without the right label, for review
+MAX_FEEDBACK_BYTES = 5 * 2**20  # per feedback file: anyone who reaches the app can flag, nobody can fill the disk
+MAX_LABEL_CHARS = 200  # the `predicted` label stored with a flag
 
 
 @dataclass
@@ -53,6 +55,13 @@ class Run:
             if isinstance(row.get(metric), (int, float)):
                 return f"{metric} {row[metric]:.3f} (n={row.get('n', '?')})"
         return "no evaluation"
+
+
+def _visible(text: str) -> bool:
+    """Anything but control, format and separator characters (a text of only those is empty)."""
+    import unicodedata
+
+    return any(unicodedata.category(ch)[0] not in "CZ" for ch in text)
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -89,7 +98,10 @@ class Registry:
                 for rec in sorted(root.glob(f"**/{RECORD_NAME}")):
                     if (len(rec.relative_to(root).parts) <= 4 and not rec.parent.name.endswith(".partial")
                             and _inside(rec.parent.resolve(), root)):  # a symlink out of the root is not listed
-                        self._add(rec.parent, rec.parent.relative_to(root).as_posix() if rec.parent != root else root.name)
+                        try:
+                            self._add(rec.parent, rec.parent.relative_to(root).as_posix() if rec.parent != root else root.name)
+                        except UserError as err:  # one damaged run must not keep the others from the page
+                            self.errors.append(str(err))
         known = {run.path for run in self.runs.values()}
         for item in self.explicit:
             try:
@@ -160,9 +172,28 @@ class Registry:
                 self._pipelines[run.path] = build_pipeline(run)
         return self._pipelines[run.path]
 
+    def warm_up(self, background: bool = True):
+        """Build every run's pipeline now (in a thread by default), so that no request waits for a model to
+        load; a request that comes first waits only for the rest of its own run's build."""
+        def build_all():
+            for run in list(self.runs.values()):
+                try:
+                    self.pipeline(run)
+                except Exception as err:  # noqa: BLE001 - a run that cannot be served says so when asked
+                    self.errors.append(f"{run.name}: could not be loaded ({type(err).__name__}: {err})")
+
+        if not background:
+            build_all()
+            return None
+        thread = threading.Thread(target=build_all, name="lingbridge-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def check_input(self, text: str, what: str = "input") -> str:
-        text = (text or "").strip()
-        if not text:
+        if not isinstance(text, str):
+            raise UserError(f"the {what} must be text")
+        text = text.strip()
+        if not text or not _visible(text):
             raise UserError(f"the {what} is empty: type something first")
         if len(text) > self.max_input_chars:
             raise UserError(f"the {what} is {len(text)} characters long; the limit is {self.max_input_chars}. "
@@ -176,12 +207,21 @@ class Registry:
         labels = run.record.get("label_names") or []
         if correct and correct not in labels:
             raise UserError(f"label '{correct}' is not one of this model's labels: {', '.join(labels)}")
+        predicted = str(predicted or "")
+        if len(predicted) > MAX_LABEL_CHARS or not (predicted in labels or not predicted or not labels):
+            raise UserError(f"'predicted' must be one of this model's labels: {', '.join(labels)}")
         lang = detect_language(text)[0]
         row = {"text": text, "label": correct, "lang": lang if lang in LANGUAGE_NAMES else "und",
                "predicted": predicted, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        line = json.dumps(row, ensure_ascii=False) + "\n"
         path = run.path / (FEEDBACK_FILE if correct else UNLABELLED_FILE)
-        with self._feedback_lock, open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        with self._feedback_lock:
+            size = path.stat().st_size if path.exists() else 0
+            if size + len(line.encode("utf-8")) > MAX_FEEDBACK_BYTES:
+                raise UserError(f"this run's {path.name} is full ({MAX_FEEDBACK_BYTES // 2**20} MB): train on it and "
+                                "start the app on the new run, or move the file away")
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(line)
         return path
 
 
@@ -252,45 +292,87 @@ def language_note(run: Run, text: str) -> str:
 # ---- predictions --------------------------------------------------------------------------------------
 
 
+# A fast tokenizer keeps its truncation setting on one shared Rust object: concurrent requests with different
+# limits (classify vs explain) would see each other's; tokenising takes microseconds, so one lock serves all.
+_TOKENIZE = threading.Lock()
+
+
+def _tokenize(tokenizer, *texts, **kwargs):
+    with _TOKENIZE:
+        return tokenizer(*texts, **kwargs)
+
+
+def _encode(served, text: str):
+    """The model's input for `text`, truncated to what the model reads (a long text is cut, never an error)."""
+    from lingbridge.models import input_limit
+
+    limit = getattr(served, "_lingbridge_limit", None)
+    if limit is None:
+        limit = served._lingbridge_limit = input_limit(served.tokenizer, served.model.config)
+    return _tokenize(served.tokenizer, text, truncation=True, max_length=limit, return_tensors="pt")
+
+
 def classify(registry: Registry, run_name: str, text: str) -> tuple[dict[str, float], str]:
+    """Label probabilities and a language note: one forward pass, no pipeline pre/post-processing per request."""
+    import torch
+
     run = registry.get(run_name, "text-classification")
     text = registry.check_input(text)
-    scores = registry.pipeline(run)(text, top_k=None)
-    return {s["label"]: float(s["score"]) for s in scores}, language_note(run, text)
+    served = registry.pipeline(run)
+    with torch.inference_mode():
+        probs = served.model(**_encode(served, text)).logits[0].float().softmax(-1).tolist()
+    labels = served.model.config.id2label
+    return {labels[i]: p for i, p in enumerate(probs)}, language_note(run, text)
 
 
 def fill_mask(registry: Registry, run_name: str, text: str) -> dict[str, float]:
+    """The 5 likeliest tokens for the first mask (which must lie within the tokens the model reads)."""
+    import torch
+
     run = registry.get(run_name, "fill-mask")
     text = registry.check_input(text)
-    pipe = registry.pipeline(run)
-    mask = pipe.tokenizer.mask_token
-    if mask not in text:
-        raise UserError(f"put the mask token {mask} where the missing word goes")
-    out = pipe(text, top_k=5)
-    out = out[0] if out and isinstance(out[0], list) else out  # several masks: the first one
-    return {o["token_str"].strip() or repr(o["token_str"]): float(o["score"]) for o in out}
+    served = registry.pipeline(run)
+    tok = served.tokenizer
+    if tok.mask_token not in text:
+        raise UserError(f"put the mask token {tok.mask_token} where the missing word goes")
+    enc = _encode(served, text)
+    where = (enc["input_ids"][0] == tok.mask_token_id).nonzero()
+    if not len(where):
+        raise UserError(f"the mask token comes after the first {enc['input_ids'].shape[1]} tokens, which is all the "
+                        "model reads; move it nearer the start")
+    with torch.inference_mode():
+        probs = served.model(**enc).logits[0, int(where[0])].float().softmax(-1)
+    top = probs.topk(5)
+    return {(tok.decode([int(i)]).strip() or repr(tok.decode([int(i)]))): float(p) for p, i in zip(top.values, top.indices)}
 
 
 def translate(registry: Registry, run_name: str, text: str, source: str | None, target: str | None) -> str:
     import torch
 
+    from lingbridge.models import input_limit
+
     run = registry.get(run_name, "translation")
     text = registry.check_input(text)
     served = registry.pipeline(run)
     model, tok = served.model, served.tokenizer
-    prefix, gen = "", {}
+    sources, targets = directions(run)
+    for code, known, what in ((source, sources, "source"), (target, targets, "target")):
+        if code and code not in known:
+            raise UserError(f"{what} language '{code}' is not one this run translates ({', '.join(known)})")
+    prefix, gen, src_code = "", {}, None
     if source and target:
         try:  # the translation recipe's helper knows each model family's convention (prefix, language tokens)
             from lingbridge.tasks.translation import make_directions
 
             d = make_directions([(source, target)], model.config, tok)[0]
-            prefix, gen = d.prefix, d.gen_kwargs()
-            if d.src_code:
-                tok.src_lang = d.src_code
-        except (ImportError, UserError, KeyError, ValueError):
-            pass
-    enc = tok(prefix + text, return_tensors="pt", truncation=True, max_length=256)
-    with torch.no_grad():
+            prefix, gen, src_code = d.prefix, d.gen_kwargs(), d.src_code
+        except (UserError, KeyError, ValueError):
+            pass  # a family without language codes translates in its only direction
+    with _TOKENIZE:  # src_lang lives on the shared tokenizer
+        if src_code:
+            tok.src_lang = src_code
+        enc = tok(prefix + text, return_tensors="pt", truncation=True, max_length=min(256, input_limit(tok, model.config)))
+    with torch.inference_mode():
         ids = model.generate(**enc, max_new_tokens=128, num_beams=1, **gen)
     return tok.decode(ids[0], skip_special_tokens=True).strip()
 
@@ -322,9 +404,12 @@ def answer(registry: Registry, run_name: str, context: str, question: str) -> tu
     question = registry.check_input(question, "question")
     served = registry.pipeline(run)
     cfg = run.record.get("config") or {}
-    max_len = min(int(cfg.get("max_seq_length") or 384), served.tokenizer.model_max_length)
+    from lingbridge.models import input_limit
+
+    max_len = min(int(cfg.get("max_seq_length") or 384), input_limit(served.tokenizer, served.model.config))
     stride = min(int(cfg.get("doc_stride") or 128), max_len // 2)
-    feats = prepare_eval_features({"question": [question], "context": [context]}, [0], served.tokenizer, max_len, stride)
+    with _TOKENIZE:
+        feats = prepare_eval_features({"question": [question], "context": [context]}, [0], served.tokenizer, max_len, stride)
     enc = served.tokenizer.pad({k: v for k, v in feats.items() if k not in ("offset_mapping", "example_index")},
                                return_tensors="pt")
     with torch.no_grad():
@@ -378,7 +463,7 @@ def token_attributions(registry: Registry, run_name: str, text: str):
     text = registry.check_input(text)
     pipe = registry.pipeline(run)
     tok, model = pipe.tokenizer, pipe.model
-    enc = tok(text, truncation=True, max_length=MAX_EXPLAIN_TOKENS + 2, return_tensors="pt")
+    enc = _tokenize(tok, text, truncation=True, max_length=MAX_EXPLAIN_TOKENS + 2, return_tensors="pt")
     ids = enc["input_ids"][0]
     special = set(tok.all_special_ids)
     positions = [i for i, t in enumerate(ids.tolist()) if t not in special]

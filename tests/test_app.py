@@ -121,9 +121,9 @@ def test_limits_and_path_traversal(served, runs_root, tmp_path):
         client.predict("sentiment", "x" * 301, api_name="/classify")
     with pytest.raises(Exception, match="empty"):
         client.predict("sentiment", "   ", api_name="/classify")
-    with pytest.raises(Exception, match="not in the list of choices"):  # gradio checks dropdown values
+    with pytest.raises(Exception, match="unknown run"):  # the backend checks every run name the page sends
         client.predict("../sentiment", "hello", api_name="/classify")
-    with pytest.raises(UserError, match="unknown run"):  # and so does the backend, for any other caller
+    with pytest.raises(UserError, match="unknown run"):  # and for any other caller
         backend.classify(registry, "../sentiment", "hello")
     # a run outside the roots, reached by ../, an absolute path or a symlink, is refused
     outside = tmp_path / "outside"
@@ -159,7 +159,7 @@ def test_feedback_loop_into_training(served, runs_root, tmp_path):
         status = client.predict("sentiment", text, predicted, label, api_name="/flag")
         assert "feedback.jsonl" in status
     client.predict("sentiment", "no label given", None, None, api_name="/flag")
-    with pytest.raises(Exception, match="not in the list of choices"):  # the page offers the run's labels only
+    with pytest.raises(Exception, match="not one of this model's labels"):  # the run's labels only
         client.predict("sentiment", "x", None, "angry", api_name="/flag")
     with pytest.raises(UserError, match="not one of this model's labels"):
         registry.add_feedback(registry.runs["sentiment"], "x", "negative", "angry")

@@ -633,6 +633,9 @@ class LoraArguments:
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling (alpha / r multiplies the update)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA branch."})
     lora_target_modules: list[str] | None = field(default=None, metadata={"help": "Modules to adapt (default: chosen from the architecture)."})
+    lora_modules_to_save: list[str] | None = field(
+        default=None, metadata={"help": "Modules trained in full beside the adapters (default: the new head, and a pooler "
+                                        "the classification head reads; 'none': only the adapters)."})
     merge_lora: bool = field(default=True, metadata={"help": "Merge the adapters into the weights on save (else keep adapter_* files)."})
 
     def __post_init__(self):

@@ -114,17 +114,57 @@ def _untrained_modules(missing_keys: list[str], module_names: set[str]) -> list[
     return sorted(p for p in paths if not any(p.startswith(q + ".") for q in paths))
 
 
-def apply_lora(model, lora_args, task_type: str, missing_keys: list[str]):
-    """Wrap `model` with LoRA; every weight the checkpoint did not provide stays fully trainable.
+def _poolers_read_by_the_head(model, task_type: str) -> list[str]:
+    """Pooler modules a sequence-classification head reads (BERT, ALBERT, ...: `pooler_output`).
 
-    A head (classifier) or pooler that the checkpoint lacks is random: frozen, it would keep the
-    model at chance, so those modules go to `modules_to_save`.
+    A checkpoint's pooler was trained for its own pretraining objective (next-sentence prediction), or
+    not at all (sentence-transformers checkpoints such as MiniLM-L6 ship one and never use it): either
+    way, not for this task. Frozen under LoRA, a short run cannot learn through it (measured: SST-2 dev
+    stayed at the majority class after 60 steps; trainable, 0.68). XLM-R/RoBERTa heads build no pooler.
+    """
+    if task_type != "SEQ_CLS":
+        return []
+    return sorted(name for name, module in model.named_modules()
+                  if name.rsplit(".", 1)[-1] == "pooler" and module is not None and any(True for _ in module.parameters()))
+
+
+def trainable_modules(model, task_type: str, missing_keys: list[str], override: list[str] | None = None):
+    """The modules trained in full beside the LoRA adapters, and why each one.
+
+    By default: every module covering weights the checkpoint did not provide (the new head), and the
+    pooler a classification head reads. `override` (`--lora_modules_to_save`) replaces the decision;
+    `["none"]` trains nothing beside the adapters.
+    """
+    module_names = {name for name, _ in model.named_modules()}
+    if override is not None:
+        chosen = [m for m in override if m.lower() != "none"]
+        unknown = [m for m in chosen if not any(n == m or n.endswith("." + m) for n in module_names)]
+        if unknown:
+            from .config import did_you_mean
+
+            short = sorted({n.rsplit(".", 1)[-1] for n in module_names if n})
+            raise UserError(f"lora_modules_to_save: no module named '{unknown[0]}' in the model"
+                            f"{did_you_mean(unknown[0].rsplit('.', 1)[-1], short)}")
+        return chosen, {m: "lora_modules_to_save (given)" for m in chosen}
+    reasons = {m: "not in the checkpoint: initialised randomly" for m in _untrained_modules(missing_keys, module_names)}
+    for pooler in _poolers_read_by_the_head(model, task_type):
+        inside = [m for m in reasons if m.startswith(pooler + ".")]
+        if inside or not any(pooler == m or pooler.startswith(m + ".") for m in reasons):
+            for m in inside:  # a pooler partly missing from the checkpoint is trained whole
+                reasons.pop(m)
+            reasons[pooler] = ("read by the classification head; " + ("partly missing from the checkpoint" if inside
+                               else "the checkpoint's pooler was not trained for this task"))
+    return sorted(reasons), reasons
+
+
+def apply_lora(model, lora_args, task_type: str, missing_keys: list[str]):
+    """Wrap `model` with LoRA; the weights the task needs but the checkpoint never trained for it stay
+    fully trainable (`trainable_modules`): a head the checkpoint lacks, a pooler the head reads.
     """
     from peft import LoraConfig, get_peft_model
 
     targets = lora_args.lora_target_modules or lora_target_modules(model)
-    module_names = {name for name, _ in model.named_modules()}
-    to_save = _untrained_modules(missing_keys, module_names)
+    to_save, reasons = trainable_modules(model, task_type, missing_keys, getattr(lora_args, "lora_modules_to_save", None))
     config = LoraConfig(
         task_type=task_type,
         r=lora_args.lora_r,
@@ -135,7 +175,8 @@ def apply_lora(model, lora_args, task_type: str, missing_keys: list[str]):
     )
     model = get_peft_model(model, config)
     trainable, total = model.get_nb_trainable_parameters()
-    return model, {"target_modules": list(targets), "modules_to_save": to_save, "r": lora_args.lora_r,
+    return model, {"target_modules": list(targets), "modules_to_save": to_save, "modules_to_save_reasons": reasons,
+                   "r": lora_args.lora_r,
                    "alpha": lora_args.lora_alpha, "dropout": lora_args.lora_dropout,
                    "trainable_params": int(trainable), "total_params": int(total)}
 
