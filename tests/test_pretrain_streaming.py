@@ -38,6 +38,7 @@ def args(shards, out) -> list[str]:
         "--config", config("pretrain"), "--output_dir", str(out), "--streaming", "true",
         "--stream_corpus", f"en={shards}/en", f"de={shards}/de/*.jsonl", f"zh={shards}/zh", "--text_column", "content",
         "--parallel_dataset", "sample:parallel", "--languages", "en", "de", "zh", "--tlm_ratio", "0.3",
+        "--pack_sequences", "true",  # tiny.yaml reads its short lines one per example; a stream packs
         "--shuffle_buffer", "0",  # exact resume (a shuffle buffer's rows are not replayed)
         "--eval_rows", "20", "--tokenizer_rows", "2000", "--vocab_size", "2000", "--max_seq_length", "32",
         "--per_device_train_batch_size", str(BATCH), "--max_steps", str(STEPS), "--save_steps", "8",

@@ -624,6 +624,10 @@ class RunArguments:
     keep_checkpoints: bool = field(
         default=False, metadata={"help": "Keep checkpoint-* folders in the finished run directory."}
     )
+    auto_bf16: bool = field(
+        default=False, metadata={"help": "bf16 autocast where the hardware has it (a GPU with bf16; a CPU with "
+                                         "AVX512-BF16 or AMX), fp32 elsewhere; --bf16 forces it."}
+    )
 
 
 @dataclass

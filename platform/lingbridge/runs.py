@@ -301,6 +301,10 @@ def start_run(job: str, run_args, training_args) -> RunDir:
 
     if not torch.cuda.is_available():
         training_args.dataloader_pin_memory = False  # pinning needs an accelerator
+    if getattr(run_args, "auto_bf16", False) and not (training_args.bf16 or training_args.fp16):
+        from .training import bf16_supported
+
+        training_args.bf16 = bf16_supported()  # Trainer then autocasts forward passes to bf16
     return run
 
 
@@ -529,8 +533,9 @@ def write_results(folder: Path, record: dict, trainer=None) -> None:
     folder = Path(folder)
     for split, metrics in result_metrics(record).items():
         if metrics:
-            if split == "train" and trainer is not None and trainer.train_dataset is not None:
-                metrics = {**metrics, "train_samples": len(trainer.train_dataset)}
+            dataset = getattr(trainer, "train_dataset", None)
+            if split == "train" and hasattr(dataset, "__len__"):  # a stream has no length
+                metrics = {**metrics, "train_samples": len(dataset)}
             _save_results(folder, split, metrics)
     if trainer is not None and trainer.state.global_step:
         trainer.state.save_to_json(str(folder / "trainer_state.json"))

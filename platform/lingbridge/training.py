@@ -24,6 +24,25 @@ def setup_logging(training_args) -> None:
     datasets.utils.logging.set_verbosity(logging.WARNING)
 
 
+def bf16_supported() -> bool:
+    """Does this machine compute in bf16 natively: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX?
+
+    Measured on this project's 2-core AMD EPYC (AVX512-BF16): MiniLM-L6 LoRA trained 1.56x faster under CPU
+    bf16 autocast (89 against 57 samples/s, 60 steps of 32) and evaluated 1.85x faster, at the same SST-2 dev
+    accuracy. A CPU without these units emulates bf16 and would be slower: there it stays fp32.
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def use_mean_loss(model):
     """Tell Trainer that `model` returns a per-batch mean loss, not a sum over `num_items_in_batch`.
 
