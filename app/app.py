@@ -94,6 +94,11 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
                                       ", ".join(str(r) for r in reg.roots) + ")", scale=4)
                 load_btn = gr.Button("Load", scale=1)
             load_status = gr.Markdown()
+            with gr.Accordion("Training curves", open=bool(reg.runs)):
+                curve_run = gr.Dropdown(choices=choices(), value=first(), label="Run", allow_custom_value=True)
+                curve_plot = gr.Plot(value=_curves(reg, first()), label="Loss and dev metrics by step")
+            curve_run.change(_gradio_errors(lambda n: _curves(reg, n)), curve_run, curve_plot, api_name="curves")
+            dropdowns.setdefault(None, []).append(curve_run)
 
         if "text-classification" in tasks:
             with gr.Tab("Classify"):
@@ -240,6 +245,18 @@ def build_demo(registry: backend.Registry, concurrency: int = 2):
 
     demo.queue(default_concurrency_limit=concurrency, max_size=256)
     return demo
+
+
+def _curves(reg: backend.Registry, name: str | None):
+    """The curves of a run that has them; None (an empty plot) for none picked or a run without curves."""
+    if not name:
+        return None
+    import matplotlib.pyplot as plt
+
+    fig = backend.curves(reg, name)
+    if fig is not None:
+        plt.close(fig)  # gradio renders it; pyplot need not keep it
+    return fig
 
 
 def _labels(reg: backend.Registry, name: str | None) -> list[str]:

@@ -312,6 +312,14 @@ def _encode(served, text: str):
     return _tokenize(served.tokenizer, text, truncation=True, max_length=limit, return_tensors="pt")
 
 
+def curves(registry: Registry, run_name: str):
+    """A run's training curves (loss, dev loss, dev metrics per language by step), or None for a run
+    with none (a vision run, an evaluation-only folder)."""
+    from lingbridge.training import curves_figure
+
+    return curves_figure(registry.get(run_name).path)
+
+
 def classify(registry: Registry, run_name: str, text: str) -> tuple[dict[str, float], str]:
     """Label probabilities and a language note: one forward pass, no pipeline pre/post-processing per request."""
     import torch

@@ -109,7 +109,8 @@ def main(argv=None):
     tune = v2 and args.tune_null_threshold and len(dev) > 0
     with training_args.main_process_first(desc="tokenise"):
         feats = window_splits(train, dev, test, tokenizer, max_len, args.doc_stride, data_args.pad_to_max_length,
-                              data_args.preprocessing_num_workers, spans_for_dev=tune)
+                              data_args.preprocessing_num_workers, spans_for_dev=tune,
+                              max_query_length=args.max_query_length)
     logger.info("windows: train %d, dev %d, test %d", len(feats["train"]), len(feats["dev"]), len(feats["test"]))
     if not len(feats["dev"]) and (training_args.eval_strategy != "no" or training_args.load_best_model_at_end):
         raise UserError(f"no dev questions in {', '.join(select_langs)} for eval_strategy/load_best_model_at_end; "

@@ -76,6 +76,16 @@ def test_model_picker_lists_runs_with_metrics(served):
     assert rows["pretrain"][4].startswith("perplexity ") and rows["mt"][4].startswith("bleu ")
 
 
+def test_training_curves_of_a_run(served):
+    registry, client, _ = served
+    assert registry.runs["sentiment"].record["metrics"]["loss_curve"]  # the run logged its loss
+    plot = client.predict("sentiment", api_name="/curves")
+    assert plot and plot["type"] == "matplotlib" and len(plot["plot"]) > 1000  # a rendered image
+    assert client.predict("qa", api_name="/curves") is None  # a record with no curve: an empty plot, no error
+    with pytest.raises(Exception, match="unknown run"):
+        client.predict("../../etc", api_name="/curves")
+
+
 def test_classify_explain_compare(served):
     registry, client, _ = served
     label, note = client.predict("sentiment", "Das Essen war kalt und der Kellner unfreundlich.", api_name="/classify")

@@ -5,7 +5,7 @@ import pytest
 
 from lingbridge.data.squad import language_from_name
 from lingbridge.tasks.qa import (answer_tokens, exact_and_f1, offsets_array, postprocess_qa_predictions,
-                                 prepare_eval_features, prepare_train_features)
+                                 prepare_eval_features, prepare_train_features, truncate_questions)
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
 CONTEXT = " ".join(WORDS)
@@ -122,6 +122,27 @@ def test_real_tokenizer_windows_with_stride_recover_the_answer(minilm_path):
     assert pred["text"] == answer and pred["start"] == start
     # windows that do not hold the whole answer point at CLS
     assert all(train["start_positions"][j] == 0 for j in range(len(train)) if j not in hits)
+
+
+def test_a_long_question_is_truncated_not_refused(minilm_path):
+    """A 400-word question in a 64-token window with stride 16: the Rust tokenizer alone panics ("stride
+    must be strictly less than max_len"); the question is cut so each window keeps context beyond the stride."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    context = "Paris is the capital of France. " * 20
+    ds = Dataset.from_dict({"question": ["What is the capital " * 100], "context": [context],
+                            "answers": [{"text": ["Paris"], "answer_start": [0]}]})
+    kw = dict(tokenizer=tok, max_seq_length=64, doc_stride=16)
+    train = ds.map(prepare_train_features, batched=True, fn_kwargs=kw, remove_columns=ds.column_names)
+    ev = ds.map(prepare_eval_features, batched=True, with_indices=True, fn_kwargs=kw, remove_columns=ds.column_names)
+    assert len(train) == len(ev) > 1 and max(len(x) for x in train["input_ids"]) <= 64
+    question_tokens = train[0]["input_ids"].index(tok.sep_token_id) - 1  # [CLS] question [SEP] context [SEP]
+    assert question_tokens <= 64 - 16 - 3 - 1
+    assert train["start_positions"][0] != 0  # the answer at the head of the context is still labelled
+    short = truncate_questions(["Who?", "a b c d e f"], tok, 3)
+    assert short == ["Who?", "a b c"]
 
 
 @pytest.mark.parametrize("pred,golds,lang,em,f1", [

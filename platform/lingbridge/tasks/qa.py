@@ -46,6 +46,9 @@ class QAArguments:
         default=True, metadata={"help": "v2.0: replace null_score_diff_threshold by the one that maximises dev F1 "
                                          "(the SQuAD v2.0 script's best_f1_thresh)."})
     doc_stride: int = field(default=128, metadata={"help": "Tokens of overlap between the windows of a long context."})
+    max_query_length: int = field(
+        default=64, metadata={"help": "Questions longer than this many tokens are truncated (also to leave each "
+                                      "window more than doc_stride tokens of context)."})
     n_best_size: int = field(default=20, metadata={"help": "Best start and end logits combined into candidate spans."})
     max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in tokens."})
     train_languages: list[str] | None = field(
@@ -60,7 +63,7 @@ class QAArguments:
             check_languages(self.train_languages, "train_languages")
         if self.selection_languages not in ("source", "all"):
             raise UserError(f"selection_languages must be 'source' or 'all', got '{self.selection_languages}'")
-        for name in ("doc_stride", "n_best_size", "max_answer_length"):
+        for name in ("doc_stride", "n_best_size", "max_answer_length", "max_query_length"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
         for path in self.eval_files or []:
@@ -73,9 +76,21 @@ class QAArguments:
 # ---- features ------------------------------------------------------------------------------------------
 
 
-def _tokenize(batch, tokenizer, max_seq_length: int, doc_stride: int, pad_to_max_length: bool):
+def truncate_questions(questions: list[str], tokenizer, max_tokens: int) -> list[str]:
+    """Each question cut to its first `max_tokens` tokens (at a token's end in the text), so a long
+    question cannot take the window from the context."""
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    return [q if len(offsets) <= max_tokens else q[:offsets[max_tokens - 1][1]]
+            for q, offsets in zip(questions, enc["offset_mapping"])]
+
+
+def _tokenize(batch, tokenizer, max_seq_length: int, doc_stride: int, pad_to_max_length: bool,
+              max_query_length: int = 64):
     pad_right = tokenizer.padding_side == "right"
     questions = [q.lstrip() for q in batch["question"]]  # leading spaces waste the window (run_qa.py)
+    # a window keeps more than doc_stride context tokens, or the tokenizer cannot stride through it
+    room = max_seq_length - doc_stride - tokenizer.num_special_tokens_to_add(pair=True) - 1
+    questions = truncate_questions(questions, tokenizer, max(1, min(max_query_length, room)))
     try:
         return tokenizer(questions if pad_right else batch["context"], batch["context"] if pad_right else questions,
                          truncation="only_second" if pad_right else "only_first", max_length=max_seq_length,
@@ -86,12 +101,13 @@ def _tokenize(batch, tokenizer, max_seq_length: int, doc_stride: int, pad_to_max
                         f"doc_stride={doc_stride}: {str(err).splitlines()[0]}; raise max_seq_length or lower doc_stride") from None
 
 
-def prepare_train_features(batch, tokenizer, max_seq_length: int, doc_stride: int, pad_to_max_length: bool = False):
+def prepare_train_features(batch, tokenizer, max_seq_length: int, doc_stride: int, pad_to_max_length: bool = False,
+                           max_query_length: int = 64):
     """Windows with `start_positions`/`end_positions` (the CLS index when the answer is not inside a window).
 
     The same labelling as `run_qa.py`'s `prepare_train_features`: the first gold answer is the target.
     """
-    enc = _tokenize(batch, tokenizer, max_seq_length, doc_stride, pad_to_max_length)
+    enc = _tokenize(batch, tokenizer, max_seq_length, doc_stride, pad_to_max_length, max_query_length)
     sample_map = enc.pop("overflow_to_sample_mapping")
     offsets_all = enc.pop("offset_mapping")
     ctx_id = 1 if tokenizer.padding_side == "right" else 0
@@ -121,9 +137,9 @@ def prepare_train_features(batch, tokenizer, max_seq_length: int, doc_stride: in
 
 
 def prepare_eval_features(batch, indices, tokenizer, max_seq_length: int, doc_stride: int,
-                          pad_to_max_length: bool = False):
+                          pad_to_max_length: bool = False, max_query_length: int = 64):
     """Windows with `example_index` (row of the example) and `offset_mapping` ([-1, -1] outside the context)."""
-    enc = _tokenize(batch, tokenizer, max_seq_length, doc_stride, pad_to_max_length)
+    enc = _tokenize(batch, tokenizer, max_seq_length, doc_stride, pad_to_max_length, max_query_length)
     sample_map = enc.pop("overflow_to_sample_mapping")
     ctx_id = 1 if tokenizer.padding_side == "right" else 0
     enc["example_index"] = [indices[s] for s in sample_map]
@@ -368,11 +384,12 @@ def squad_version(train, test, version_2_with_negative: bool | None) -> bool:
 
 
 def window_splits(train, dev, test, tokenizer, max_len: int, doc_stride: int, pad_to_max_length: bool = False,
-                  num_proc=None, spans_for_dev: bool = False) -> dict:
+                  num_proc=None, spans_for_dev: bool = False, max_query_length: int = 64) -> dict:
     """Windows of `max_len` tokens overlapping by `doc_stride`: labelled for train and dev (dev keeps its
     labels so that Trainer reports a loss for checkpoint selection), with spans for test (and dev, to tune
     the null threshold)."""
-    kw = dict(tokenizer=tokenizer, max_seq_length=max_len, doc_stride=doc_stride, pad_to_max_length=pad_to_max_length)
+    kw = dict(tokenizer=tokenizer, max_seq_length=max_len, doc_stride=doc_stride, pad_to_max_length=pad_to_max_length,
+              max_query_length=max_query_length)
     out = {}
     for name, ds, labelled in (("train", train, True), ("dev", dev, True), ("test", test, False),
                                *((("dev_spans", dev, False),) if spans_for_dev else ())):
