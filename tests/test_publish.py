@@ -28,6 +28,7 @@ def runs(pretrained_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("publish")
     merged = _finetune(pretrained_run, root / "sentiment")
     (merged / "feedback.jsonl").write_text('{"text": "private user input", "label": "negative", "lang": "en"}\n')
+    (merged / "markets.json").write_text('{"task": "sentiment", "markets": {}}')  # as `lingbridge readiness` leaves it
     adapter = _finetune(pretrained_run, root / "adapter", "--merge_lora", "false")
     return {"merged": merged, "adapter": adapter}
 
@@ -50,7 +51,8 @@ def test_dry_run_lists_files_and_sizes_without_network(runs, hub):
     assert out.returncode == 0, out.stderr
     size = (runs["merged"] / "model.safetensors").stat().st_size
     assert f"model.safetensors" in out.stdout and f"({size} bytes)" in out.stdout
-    for name in ("config.json", "tokenizer.json", "README.md", "lingbridge_run.json", "confusion_matrix.png"):
+    for name in ("config.json", "tokenizer.json", "README.md", "lingbridge_run.json", "confusion_matrix.png",
+                 "markets.json"):
         assert name in out.stdout
     assert "feedback.jsonl" not in out.stdout and "training_args" not in out.stdout
     assert hub.requests == []  # nothing left the machine

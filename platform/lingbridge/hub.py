@@ -27,7 +27,7 @@ PUBLISHED_PATTERNS = (
     "*.safetensors", "config.json", "generation_config.json", "adapter_config.json", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "sentencepiece.bpe.model",
     "*.spm", "spiece.model", "source.spm", "target.spm", "vocab.json", "vocab.txt", "merges.txt",
-    "preprocessor_config.json", "lingbridge_run.json", "*.png",
+    "preprocessor_config.json", "lingbridge_run.json", "*.png", "markets.json",  # markets: lingbridge readiness
     # the Transformers example scripts' result files, as Trainer pushes them
     "all_results.json", "train_results.json", "eval_results.json", "predict_results.json", "trainer_state.json",
 )
