@@ -76,7 +76,8 @@ def finetune(init: str, model: str, seed: int, files: dict, out: Path, extra: li
                "--label_list", "0", "1", "--use_lora", "false", "--learning_rate", "3e-4", "--num_train_epochs", "5",
                "--per_device_train_batch_size", "32", "--seed", str(seed), "--output_dir", str(run),
                "--overwrite_output_dir", "--disable_tqdm", "true", "--langid", "off",
-               "--dedup", "false", "--near_dedup", "false", "--decontaminate", "false", *extra]  # the split as stated
+               "--dedup", "false", "--near_dedup", "false", "--decontaminate", "false", "--report_to", "none",
+               *extra]  # the split as stated
         done = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True)
         (out / f"{init}-seed{seed}.log").write_text(done.stdout[-20000:] + done.stderr[-20000:])
         if done.returncode:
