@@ -69,6 +69,7 @@ def main(argv=None):
     from lingbridge.models import build_model, check_model_source
     from lingbridge.hub import push_finished_run
     from lingbridge.record import RunRecord, config_dict
+    from lingbridge.retrieval import alignment_report, log_alignment
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
     from lingbridge.tasks.mlm import TASK, has_language_tags, load_pretraining_corpus, perplexity_per_language, stream_position
     from lingbridge.tokenization import fertility, load_or_train_tokenizer
@@ -117,6 +118,11 @@ def main(argv=None):
                             data_collator=TASK.collator(tokenizer, args.mlm_probability), processing_class=tokenizer)
     result = trainer.train(resume_from_checkpoint=checkpoint) if run.do_train else None  # --do_train false: evaluate only
     per_language = perplexity_per_language(trainer, evals, languages, training_args.seed)
+    # how well the encoder aligns languages, no training: retrieval xx → en on held-out pairs (and Tatoeba)
+    alignment = None
+    if trainer.is_world_process_zero():
+        alignment = alignment_report(trainer.model, tokenizer, corpus.held_out_pairs(), languages, max_length=max_len)
+        log_alignment(alignment)
 
     # ---- run directory -----------------------------------------------------------------------------
     save_model(run, trainer.model, tokenizer)
@@ -130,7 +136,7 @@ def main(argv=None):
         config=config_dict(model_args, data_args, clean_args, args, run_args, engine, training_args), config_file=config_path,
         eval_split="validation" if corpus.stream is None else f"first {args.eval_rows} rows of each stream",
         init=init, base_model=model_args.model_name_or_path, parameters=params,
-        data_sources=corpus.sources, cleaning=corpus.cleaning, metrics={"per_language": per_language},
+        data_sources=corpus.sources, cleaning=corpus.cleaning, metrics={"per_language": per_language, "retrieval": alignment},
         summary=f"An XLM-R-architecture masked language model ({params['total'] / 1e6:.1f}M parameters) "
                 f"pretrained with MLM{' + TLM' if tlm else ''} on {', '.join(languages)}.",
         extra={"parallel_cleaning": corpus.pair_cleaning, "streaming": args.streaming, "stream_position": position,

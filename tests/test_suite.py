@@ -9,6 +9,7 @@ import pytest
 
 from conftest import SHARED_DATASETS
 from lingbridge.errors import UserError
+from lingbridge.retrieval import tatoeba_pairs
 from lingbridge.suite import cmd_evaluate
 from lingbridge.suite import data as D
 
@@ -96,7 +97,7 @@ def test_pawsx_reader_survives_the_broken_korean_row():
 def test_retrieval_finds_identical_sentences_and_misses_shuffled_ones(pretrained_run):
     from transformers import AutoModel, AutoTokenizer
 
-    from lingbridge.suite.retrieval import retrieval_accuracy_table, retrieval_hits, xtreme_layer
+    from lingbridge.retrieval import retrieval_accuracy_table, retrieval_hits, xtreme_layer
 
     assert (xtreme_layer(12), xtreme_layer(24), xtreme_layer(2)) == (8, 14, 2)  # XTREME's layers 7/13 after embeddings
     model, tok = AutoModel.from_pretrained(pretrained_run), AutoTokenizer.from_pretrained(pretrained_run)
@@ -144,7 +145,7 @@ def test_offline_hub_data_is_a_clear_error(pretrained_run, tmp_path):
     with pytest.raises(UserError, match="give --data_dir"):
         D.pawsx_splits(None, ["en"], 8, 8, 4, 0)
     with pytest.raises(UserError, match="Tatoeba needs --data_dir"):
-        D.tatoeba_pairs(None, ["de"], 10)
+        tatoeba_pairs(None, ["de"], 10)
 
 
 def test_references_match_model_ids():
@@ -175,13 +176,32 @@ def test_help_and_cheap_import():
 def test_evaluate_tatoeba_for_the_end_of_pretraining(pretrained_run, tmp_path):
     from transformers import AutoModel, AutoTokenizer
 
-    from lingbridge.suite.retrieval import evaluate_tatoeba
+    from lingbridge.retrieval import evaluate_tatoeba
 
     model, tok = AutoModel.from_pretrained(pretrained_run), AutoTokenizer.from_pretrained(pretrained_run)
     out = evaluate_tatoeba(model, tok, SHARED_DATASETS, ["de", "fr"], max_pairs=20)
     assert set(out["per_language"]) == {"de", "fr", "all"} and out["per_language"]["de"]["n"] == 20
     assert out["layer"] == 2 and 0 <= out["per_language"]["all"]["accuracy"] <= 100
     assert evaluate_tatoeba(model, tok, tmp_path) is None  # no files: nothing to report, no error
+
+
+def test_pretraining_reports_alignment_on_held_out_pairs(pretrained_run):
+    record = json.loads((pretrained_run / "lingbridge_run.json").read_text())
+    table = record["metrics"]["retrieval"]["parallel_validation"]
+    assert "all" in table and len(table) > 2, table  # every language paired with English, and the average
+    assert all(0 <= row["accuracy"] <= 100 and row["n"] > 0 for row in table.values())
+
+
+def test_held_out_pairs_query_from_the_other_language_with_each_text_once():
+    from lingbridge.retrieval import held_out_pairs
+
+    rows = [{"src_lang": "en", "src": "Hello", "tgt_lang": "de", "tgt": "Hallo"},
+            {"src_lang": "fr", "src": "Bonjour", "tgt_lang": "en", "tgt": "Hello there"},
+            {"src_lang": "en", "src": "Hello", "tgt_lang": "de", "tgt": "Servus"},  # English text seen: two answers
+            {"src_lang": "de", "src": "Ja", "tgt_lang": "fr", "tgt": "Oui"},  # no English side
+            {"src_lang": "en", "src": "Yes", "tgt_lang": "de", "tgt": "Ja"}]
+    assert held_out_pairs(rows) == {"de": (["Hallo", "Ja"], ["Hello", "Yes"]), "fr": (["Bonjour"], ["Hello there"])}
+    assert held_out_pairs(rows, max_pairs=1)["de"] == (["Hallo"], ["Hello"])
 
 
 @needs_data

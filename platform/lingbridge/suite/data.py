@@ -33,12 +33,6 @@ from ..errors import UserError
 
 PAWSX_LANGUAGES = ("en", "de", "es", "fr", "ja", "ko", "zh")
 XQUAD_LANGUAGES = ("en", "ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")  # the Hub's 12
-TATOEBA_CODES = {"ar": "ara", "zh": "cmn", "de": "deu", "fr": "fra", "it": "ita", "ja": "jpn", "ko": "kor",
-                 "pt": "por", "ru": "rus", "es": "spa", "tr": "tur", "vi": "vie", "nl": "nld", "pl": "pol",
-                 "fi": "fin", "hu": "hun", "et": "est", "he": "heb", "hi": "hin", "id": "ind", "th": "tha",
-                 "el": "ell", "bg": "bul", "fa": "pes", "ka": "kat", "kk": "kaz", "sw": "swh", "ta": "tam",
-                 "te": "tel", "ml": "mal", "mr": "mar", "ur": "urd", "bn": "ben", "af": "afr", "eu": "eus",
-                 "jv": "jav", "tl": "tgl"}
 FLORES_CODES = {"en": "eng_Latn", "de": "deu_Latn", "fr": "fra_Latn", "es": "spa_Latn", "ru": "rus_Cyrl",
                 "zh": "zho_Hans", "ja": "jpn_Jpan", "ar": "arb_Arab", "vi": "vie_Latn", "ko": "kor_Hang",
                 "it": "ita_Latn", "pt": "por_Latn", "tr": "tur_Latn", "nl": "nld_Latn", "pl": "pol_Latn",
@@ -248,39 +242,6 @@ def _xquad_hub(languages, max_train, max_test, seed, cache_dir) -> SplitData:
 
 
 # ---- Tatoeba and FLORES-200 ---------------------------------------------------------------------------------
-
-
-def tatoeba_pairs(data_dir: Path | None, languages: list[str], max_pairs: int | None) -> tuple[dict, list[str]]:
-    """`{lang: (sentences in lang, their English translations)}` from LASER's Tatoeba files."""
-    if data_dir is None:
-        raise UserError("Tatoeba needs --data_dir with LASER's files tatoeba-laser/tatoeba.<xxx>-eng.{<xxx>,eng} "
-                        "(github.com/facebookresearch/LASER, data/tatoeba/v1)")
-    folder = Path(data_dir) / "tatoeba-laser"
-    codes = {v: k for k, v in TATOEBA_CODES.items()}
-    languages = languages or sorted(codes[p.name.split(".")[1][:3]] for p in folder.glob("tatoeba.*-eng.eng")
-                                    if p.name.split(".")[1][:3] in codes)
-    pairs, notes, missing, cut = {}, [], [], []
-    for lang in languages:
-        code = TATOEBA_CODES.get(lang)
-        src, eng = (folder / f"tatoeba.{code}-eng.{code}", folder / f"tatoeba.{code}-eng.eng") if code else (None, None)
-        if not code or not src.is_file() or not eng.is_file():
-            if lang != "en":
-                missing.append(lang)
-            continue
-        xs = src.read_text(encoding="utf-8").rstrip("\n").split("\n")
-        ys = eng.read_text(encoding="utf-8").rstrip("\n").split("\n")
-        if len(xs) != len(ys):
-            raise UserError(f"{src} has {len(xs)} lines but {eng.name} has {len(ys)}; they must be line-aligned")
-        if max_pairs and max_pairs < len(xs):
-            cut.append(lang)
-            xs, ys = xs[:max_pairs], ys[:max_pairs]
-        pairs[lang] = ([x.strip() for x in xs], [y.strip() for y in ys])
-    if cut:
-        notes.append(f"Tatoeba: the first {max_pairs} pairs of {', '.join(cut)} (of 1,000 in the release): fewer "
-                     "candidates make retrieval easier, so compare runs at the same size")
-    if missing:
-        notes.append(f"Tatoeba has no pairs with English for {', '.join(missing)} (skipped)")
-    return pairs, notes
 
 
 def flores_sentences(data_dir: Path | None, languages: list[str], max_sentences: int | None) -> dict[str, list[str]]:

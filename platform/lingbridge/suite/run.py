@@ -218,16 +218,16 @@ def _load(model_name: str, auto: str):
 
 
 def run_tatoeba(args, model: dict, work: Path, languages: list[str]) -> dict:
-    from .retrieval import retrieval_accuracy_table
+    from ..retrieval import retrieval_accuracy_table, tatoeba_pairs
 
-    pairs, notes = D.tatoeba_pairs(args.data_dir, [x for x in languages or [] if x != "en"], args.tatoeba_max_pairs)
+    pairs, notes = tatoeba_pairs(args.data_dir, [x for x in languages or [] if x != "en"], args.tatoeba_max_pairs)
     if not pairs:
         raise UserError(f"Tatoeba: no pairs with English for {', '.join(languages or ['any language'])} in {args.data_dir}")
     enc, tokenizer = _load(model["name"], "AutoModel")
     layer = args.tatoeba_layer if args.tatoeba_layer == "xtreme" else int(args.tatoeba_layer)
     table, hits = retrieval_accuracy_table(enc, tokenizer, pairs, layer=layer, max_length=args.max_seq_length,
                                            return_hits=True)
-    from .retrieval import xtreme_layer
+    from ..retrieval import xtreme_layer
 
     n_layers = getattr(enc.config, "num_hidden_layers", None) or enc.config.encoder_layers
     index = xtreme_layer(n_layers) if layer == "xtreme" else layer

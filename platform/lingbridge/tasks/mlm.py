@@ -220,6 +220,10 @@ class InMemoryCorpus:
     def tokenizer_texts(self):
         return self.train_mono["text"]
 
+    def held_out_pairs(self):
+        """The parallel validation split (None without parallel data): the alignment report's pairs."""
+        return self.pairs["validation"] if self.pairs is not None and "validation" in self.pairs else None
+
     def fertility_texts(self) -> dict[str, list[str]]:
         return {lang: ds["text"] for lang, ds in self.by_lang.items()}
 
@@ -314,6 +318,10 @@ class StreamedCorpus:
 
     def clean_on_engine(self, folder) -> None:
         """Streams are cleaned before they are streamed (on their shards): nothing to do here."""
+
+    def held_out_pairs(self):
+        """No held-out pairs in memory for a stream: the alignment report uses Tatoeba alone, when at hand."""
+        return None
 
     def tokenizer_texts(self):
         from ..data.streaming import interleave_languages, sampled_texts

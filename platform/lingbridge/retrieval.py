@@ -6,13 +6,25 @@ mean over every token the attention mask keeps (special tokens included) of ONE 
 12-layer model and the 14th of a 24-layer one (their `--specific_layer 7` / `13` index the layers after the
 embeddings); each non-English sentence queries the English side; a hit is its own translation ranked first.
 
-Reusable beyond the suite: pretraining reports it at the end of a run with
-`evaluate_tatoeba(model, tokenizer, data_dir)` (None when no Tatoeba files are at hand).
+Used by the suite (`lingbridge evaluate --tasks tatoeba`) and at the end of every pretraining run
+(`alignment_report`: the run's own held-out parallel pairs, and Tatoeba when its files are at hand).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from .errors import UserError
+
+# ISO 639-1 → the three-letter codes of LASER's Tatoeba files
+TATOEBA_CODES = {"ar": "ara", "zh": "cmn", "de": "deu", "fr": "fra", "it": "ita", "ja": "jpn", "ko": "kor",
+                 "pt": "por", "ru": "rus", "es": "spa", "tr": "tur", "vi": "vie", "nl": "nld", "pl": "pol",
+                 "fi": "fin", "hu": "hun", "et": "est", "he": "heb", "hi": "hin", "id": "ind", "th": "tha",
+                 "el": "ell", "bg": "bul", "fa": "pes", "ka": "kat", "kk": "kaz", "sw": "swh", "ta": "tam",
+                 "te": "tel", "ml": "mal", "mr": "mar", "ur": "urd", "bn": "ben", "af": "afr", "eu": "eus",
+                 "jv": "jav", "tl": "tgl"}
 
 
 def xtreme_layer(num_layers: int) -> int:
@@ -106,9 +118,6 @@ def evaluate_tatoeba(model, tokenizer, data_dir=None, languages: list[str] | Non
         `{"per_language": table, "notes": [...], "layer": index}` with accuracies in %, or None.
     """
     import os
-    from pathlib import Path
-
-    from .data import tatoeba_pairs
 
     data_dir = data_dir or os.environ.get("LINGBRIDGE_DATASETS")
     if not data_dir or not (Path(data_dir) / "tatoeba-laser").is_dir():
@@ -119,3 +128,87 @@ def evaluate_tatoeba(model, tokenizer, data_dir=None, languages: list[str] | Non
     n_layers = getattr(model.config, "num_hidden_layers", None) or model.config.encoder_layers
     return {"per_language": retrieval_accuracy_table(model, tokenizer, pairs, layer=layer), "notes": notes,
             "layer": xtreme_layer(n_layers) if layer == "xtreme" else layer}
+
+
+def tatoeba_pairs(data_dir: Path | None, languages: list[str], max_pairs: int | None) -> tuple[dict, list[str]]:
+    """`{lang: (sentences in lang, their English translations)}` from LASER's Tatoeba files."""
+    if data_dir is None:
+        raise UserError("Tatoeba needs --data_dir with LASER's files tatoeba-laser/tatoeba.<xxx>-eng.{<xxx>,eng} "
+                        "(github.com/facebookresearch/LASER, data/tatoeba/v1)")
+    folder = Path(data_dir) / "tatoeba-laser"
+    codes = {v: k for k, v in TATOEBA_CODES.items()}
+    languages = languages or sorted(codes[p.name.split(".")[1][:3]] for p in folder.glob("tatoeba.*-eng.eng")
+                                    if p.name.split(".")[1][:3] in codes)
+    pairs, notes, missing, cut = {}, [], [], []
+    for lang in languages:
+        code = TATOEBA_CODES.get(lang)
+        src, eng = (folder / f"tatoeba.{code}-eng.{code}", folder / f"tatoeba.{code}-eng.eng") if code else (None, None)
+        if not code or not src.is_file() or not eng.is_file():
+            if lang != "en":
+                missing.append(lang)
+            continue
+        xs = src.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        ys = eng.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        if len(xs) != len(ys):
+            raise UserError(f"{src} has {len(xs)} lines but {eng.name} has {len(ys)}; they must be line-aligned")
+        if max_pairs and max_pairs < len(xs):
+            cut.append(lang)
+            xs, ys = xs[:max_pairs], ys[:max_pairs]
+        pairs[lang] = ([x.strip() for x in xs], [y.strip() for y in ys])
+    if cut:
+        notes.append(f"Tatoeba: the first {max_pairs} pairs of {', '.join(cut)} (of 1,000 in the release): fewer "
+                     "candidates make retrieval easier, so compare runs at the same size")
+    if missing:
+        notes.append(f"Tatoeba has no pairs with English for {', '.join(missing)} (skipped)")
+    return pairs, notes
+
+
+def held_out_pairs(pairs, max_pairs: int | None = 200) -> dict[str, tuple[list[str], list[str]]]:
+    """`{xx: (sentences in xx, their English translations)}` from parallel rows (`src_lang, src, tgt_lang, tgt`)
+    with English on one side: the first `max_pairs` per language, each text once (duplicates would make two
+    right answers)."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    seen: dict[str, set] = {}
+    for row in pairs:
+        if row["src_lang"] == "en" and row["tgt_lang"] != "en":
+            lang, x, en = row["tgt_lang"], row["tgt"], row["src"]
+        elif row["tgt_lang"] == "en" and row["src_lang"] != "en":
+            lang, x, en = row["src_lang"], row["src"], row["tgt"]
+        else:
+            continue
+        xs, ens = out.setdefault(lang, ([], []))
+        if (max_pairs and len(xs) >= max_pairs) or x in seen.setdefault(lang, set()) or en in seen[lang]:
+            continue
+        seen[lang].update((x, en))
+        xs.append(x)
+        ens.append(en)
+    return {lang: xy for lang, xy in sorted(out.items()) if xy[0]}
+
+
+def alignment_report(model, tokenizer, pairs=None, languages: list[str] | None = None, max_pairs: int = 200,
+                     max_length: int = 128) -> dict:
+    """How well a pretrained encoder aligns languages, without training: retrieval accuracy@1 (xx → en, in %) on
+    held-out parallel pairs (`pairs`, e.g. the TLM validation split) and on Tatoeba when its files are at hand
+    (`$LINGBRIDGE_DATASETS/tatoeba-laser`). Either part is None when its data is missing."""
+    held_out = held_out_pairs(pairs, max_pairs) if pairs is not None and len(pairs) else {}
+    return {"parallel_validation": retrieval_accuracy_table(model, tokenizer, held_out, max_length=max_length)
+            if held_out else None,
+            "tatoeba": evaluate_tatoeba(model, tokenizer, languages=languages, max_pairs=max_pairs),
+            "layer": xtreme_layer(model.config.num_hidden_layers) if hasattr(model.config, "num_hidden_layers") else None}
+
+
+def log_alignment(report: dict) -> None:
+    """The alignment report as a table in the log (accuracy@1 in %, xx → en)."""
+    import logging
+
+    parts = {"held-out pairs": report.get("parallel_validation"), "Tatoeba": (report.get("tatoeba") or {}).get("per_language")}
+    parts = {name: table for name, table in parts.items() if table}
+    if not parts:
+        return
+    langs = sorted({lang for table in parts.values() for lang in table if lang != "all"}) + ["all"]
+    lines = ["| lang | " + " | ".join(parts) + " |", "|---|" + "---|" * len(parts)]
+    for lang in langs:
+        cells = [f"{t[lang]['accuracy']:.1f} ({t[lang]['n']})" if lang in t else "" for t in parts.values()]
+        lines.append(f"| {lang} | " + " | ".join(cells) + " |")
+    logging.getLogger("lingbridge").info("sentence retrieval xx → en, accuracy@1 %% (pairs), layer %s:\n%s",
+                                         report.get("layer"), "\n".join(lines))
