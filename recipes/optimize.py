@@ -12,7 +12,11 @@ with the model, a report table, a plot and a card whose usage snippet is the cal
     lingbridge optimize runs/finetune_classification-<time> --method distill --student_layers 3 --num_train_epochs 3
 
 Training options for the recovery finetune and the distillation are `TrainingArguments`
-(`--learning_rate`, `--per_device_train_batch_size`, `--num_train_epochs`, `--max_steps`, ...).
+(`--learning_rate`, `--per_device_train_batch_size`, `--num_train_epochs`, `--max_steps`, ...), honoured as
+Trainer honours them; a method that trains nothing refuses them, and a pruning method's recovery finetune
+runs `--recovery_steps` (not `--max_steps` or `--num_train_epochs`). `--push_to_hub --hub_model_id ORG/NAME`
+publishes the finished run as `lingbridge publish` does. Every run measures the model before and after, so
+`--do_train`/`--do_eval`/`--do_predict` and `--resume_from_checkpoint` are refused.
 """
 
 from __future__ import annotations
@@ -30,10 +34,42 @@ def parse(argv=None):
     from lingbridge.config import CleaningArguments, DataArguments, RunArguments, parse_config
     from lingbridge.optimize.methods import OptimizeArguments
 
+    from lingbridge.optimize.methods import get_method
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):
         argv = ["--model_name_or_path", argv[0], *argv[1:]]
-    return parse_config((OptimizeArguments, DataArguments, CleaningArguments, RunArguments, TrainingArguments), argv)
+    types = (OptimizeArguments, DataArguments, CleaningArguments, RunArguments, TrainingArguments)
+    configs = parse_config(types, argv)
+    opt, training_args = configs[0], configs[4]
+    method = get_method(opt.method)
+    if not method.trains(opt):  # again, refusing the training options this method would not read
+        configs = parse_config(types, argv, trainer_fields=RUN_FIELDS,
+                               unread_reason=f"method {opt.method} trains nothing (with these options)")
+    elif opt.method in ("magnitude_prune", "head_prune"):
+        configs = parse_config(types, argv, trainer_fields=_training_fields() - {"max_steps", "num_train_epochs"},
+                               unread_reason=f"{opt.method}'s recovery finetune runs --recovery_steps steps")
+    training_args = configs[4]
+    if not (training_args.do_train and training_args.do_eval and training_args.do_predict):
+        raise UserError("--do_train/--do_eval/--do_predict do not apply: optimize always measures the model before and "
+                        "after (an evaluation-only run of a classification model: lingbridge train "
+                        "finetune_classification --model_name_or_path RUN --do_eval)")
+    if training_args.resume_from_checkpoint not in (None, ""):
+        raise UserError("--resume_from_checkpoint does not apply to optimize (its finetunes are short); run it again")
+    return configs
+
+
+# what every method reads of TrainingArguments (a run, not a training)
+RUN_FIELDS = {"seed", "output_dir", "overwrite_output_dir", "disable_tqdm", "log_level", "report_to", "push_to_hub",
+              "hub_model_id", "hub_private_repo", "hub_strategy", "hub_revision", "use_cpu"}
+
+
+def _training_fields() -> set[str]:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    return {f.name for f in dataclasses.fields(TrainingArguments)}
 
 
 @exit_on_user_error
@@ -154,7 +190,9 @@ def main(argv=None) -> Path:
                                       + "\n```")
     path = finish_run(run, new_record)
     write_card(path)  # finish_run renders the card in `<run>.partial`: name the final folder in its snippet
-    return path
+    from lingbridge.hub import push_finished_run
+
+    return push_finished_run(run)  # --push_to_hub: the finished run, as `lingbridge publish` does
 
 
 if __name__ == "__main__":

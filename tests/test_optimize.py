@@ -9,8 +9,8 @@ from conftest import config, run_cli
 from lingbridge.optimize import load_optimized
 from lingbridge.recipes.optimize import main as optimize
 
-FAST = ["--latency_runs", "2", "--latency_batch_sizes", "1", "4", "--disable_tqdm", "true", "--report_to", "none",
-        "--save_strategy", "no", "--logging_steps", "2"]
+FAST = ["--latency_runs", "2", "--latency_batch_sizes", "1", "4", "--disable_tqdm", "true", "--report_to", "none"]
+TRAIN = ["--save_strategy", "no", "--logging_steps", "2"]  # for the methods that train (the others refuse them)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_onnx_int8(cls_run, tmp_path):
 
 def test_magnitude_prune_with_recovery(cls_run, tmp_path):
     out = optimize([str(cls_run), "--method", "magnitude_prune", "--sparsity", "0.6", "--recovery_steps", "4",
-                    "--learning_rate", "1e-3", "--output_dir", str(tmp_path / "mag"), *FAST])
+                    "--learning_rate", "1e-3", "--output_dir", str(tmp_path / "mag"), *FAST, *TRAIN])
     record = _check_common(out, "magnitude_prune", cls_run)
     assert record["optimization"]["linear_sparsity"] == pytest.approx(0.6, abs=0.01)
     after = record["optimization"]["after"]
@@ -94,7 +94,7 @@ def test_magnitude_prune_with_recovery(cls_run, tmp_path):
 
 def test_head_prune(cls_run, tmp_path):
     out = optimize([str(cls_run), "--method", "head_prune", "--head_fraction", "0.5", "--importance_batches", "2",
-                    "--output_dir", str(tmp_path / "heads"), *FAST])
+                    "--output_dir", str(tmp_path / "heads"), *FAST, *TRAIN])
     record = _check_common(out, "head_prune", cls_run)
     opt = record["optimization"]
     assert opt["heads_before"] == 4 and opt["heads_after"] == 2  # tiny XLM-R: 2 layers × 2 heads
@@ -106,7 +106,7 @@ def test_head_prune(cls_run, tmp_path):
 
 def test_distill_half_the_layers(cls_run, tmp_path):
     out = optimize([str(cls_run), "--method", "distill", "--max_steps", "12", "--learning_rate", "2e-3",
-                    "--per_device_train_batch_size", "16", "--output_dir", str(tmp_path / "student"), *FAST,
+                    "--per_device_train_batch_size", "16", "--output_dir", str(tmp_path / "student"), *FAST, *TRAIN,
                     "--logging_steps", "1"])
     record = _check_common(out, "distill", cls_run)
     opt = record["optimization"]
@@ -143,6 +143,17 @@ def test_distillation_loss_matches_definition():
     (["--method", "magnitude_prune", "--sparsity", "1.5"], "sparsity must be between 0 and 1"),
     (["--method", "magnitude_prune", "--sparsity", "-0.1"], "sparsity must be between 0 and 1"),
     ([], "--method is required"),
+    # every TrainingArguments field is honoured as Trainer honours it, or refused
+    (["--method", "dynamic_int8", "--learning_rate", "1e-3"],
+     "--learning_rate has no effect here: method dynamic_int8 trains nothing"),
+    (["--method", "magnitude_prune", "--recovery_steps", "0", "--num_train_epochs", "3"],
+     "--num_train_epochs has no effect here: method magnitude_prune trains nothing"),
+    (["--method", "magnitude_prune", "--recovery_steps", "2", "--max_steps", "50"],
+     "--max_steps has no effect here: magnitude_prune's recovery finetune runs --recovery_steps steps"),
+    (["--method", "distill", "--do_eval"], "--do_train/--do_eval/--do_predict do not apply"),
+    (["--method", "distill", "--do_train", "false"], "--do_train/--do_eval/--do_predict do not apply"),
+    (["--method", "head_prune", "--resume_from_checkpoint", "true"], "--resume_from_checkpoint does not apply"),
+    (["--method", "distill", "--push_to_hub"], "--push_to_hub needs --hub_model_id"),
 ])
 def test_bad_options(cls_run, tmp_path, args, expected):
     proc = run_cli(["lingbridge", "optimize", str(cls_run), *args, "--output_dir", str(tmp_path / "x")], timeout=120)
@@ -179,3 +190,26 @@ def test_missing_run_directory(tmp_path):
 def test_help_lists_methods():
     proc = run_cli(["lingbridge", "optimize", "--help"], timeout=60)
     assert proc.returncode == 0 and all(m in proc.stdout for m in ("dynamic_int8", "onnx_int8", "head_prune", "distill"))
+
+
+def test_push_to_hub_publishes_the_optimized_run(cls_run, tmp_path, monkeypatch):
+    """`--push_to_hub`: the finished run, card and record, one commit (the test Hub server speaks the real protocol)."""
+    from fake_hub import FakeHub
+
+    hub = FakeHub(tmp_path / "hub").start()
+    try:
+        for key, value in {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",
+                           "HF_TOKEN": "hf_lingbridgeTestSecret0123456789", "HF_HOME": str(tmp_path / "hf")}.items():
+            monkeypatch.setenv(key, value)
+        import huggingface_hub.constants as c
+
+        monkeypatch.setattr(c, "ENDPOINT", hub.url)
+        monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+        out = optimize([str(cls_run), "--method", "dynamic_int8", "--output_dir", str(tmp_path / "q"), *FAST,
+                        "--push_to_hub", "--hub_model_id", "lingbridge-test/int8"])
+        files = hub.files("lingbridge-test/int8")
+        assert {"model.safetensors", "README.md", "lingbridge_run.json", "optimization_report.png"} <= set(files)
+        assert files["model.safetensors"] == (out / "model.safetensors").read_bytes()
+        assert len([r for r in hub.requests if "/commit/" in r[1]]) == 1
+    finally:
+        hub.stop()

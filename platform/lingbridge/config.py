@@ -100,11 +100,12 @@ def _cpu_distributed_env() -> None:
             os.environ["ACCELERATE_USE_CPU"] = "true"
 
 
-def parse_config(dataclass_types, args: list[str] | None = None, trainer_fields: set[str] | None = None):
+def parse_config(dataclass_types, args: list[str] | None = None, trainer_fields: set[str] | None = None,
+                 unread_reason: str = "this recipe runs its own training loop (not Trainer)"):
     """Parse `--config file.yaml` plus command-line overrides into instances of `dataclass_types`.
 
     `trainer_fields`: for a recipe with its own training loop (no Trainer), the `TrainingArguments` fields
-    it reads; any other field given is refused instead of silently ignored.
+    it reads; any other field given is refused instead of silently ignored, saying `unread_reason`.
 
     Returns a tuple with one instance per dataclass type, in order, followed by the config file path
     (or `None`). Raises `UserError` for unknown keys, bad values and unreadable files.
@@ -145,7 +146,7 @@ def parse_config(dataclass_types, args: list[str] | None = None, trainer_fields:
             check_training_args(instance)
             check_trainer_fields(instance, given, config_path)
             if trainer_fields is not None:
-                _check_own_loop_fields(instance, given, trainer_fields)
+                _check_own_loop_fields(instance, given, trainer_fields, unread_reason)
             if instance.output_dir is None and not instance.do_train:
                 instance.output_dir = _model_run_dir(parsed)
     return (*parsed, config_path)
@@ -332,15 +333,16 @@ def check_trainer_fields(training_args, given: set[str], config_path=None) -> No
     _resolve_stages(training_args, given)
 
 
-def _check_own_loop_fields(training_args, given: set[str], trainer_fields: set[str]) -> None:
-    """A recipe with its own loop reads only `trainer_fields` of `TrainingArguments`: refuse the others."""
+def _check_own_loop_fields(training_args, given: set[str], trainer_fields: set[str], reason: str) -> None:
+    """A recipe with its own loop (or a job that trains nothing) reads only `trainer_fields` of
+    `TrainingArguments`: refuse the others."""
     fields = {f.name for f in dataclasses.fields(training_args)}
     unused = sorted((given & fields) - set(trainer_fields) - {"output_dir"})
     if unused == ["report_to"] and not training_args.report_to:
         return  # `report_to: none` states what such a recipe does anyway
     if unused:
-        raise UserError(f"--{unused[0]} has no effect here: this recipe runs its own training loop (not Trainer) and "
-                        f"reads only {', '.join(sorted(trainer_fields))} of the training arguments")
+        raise UserError(f"--{unused[0]} has no effect here: {reason} and reads only "
+                        f"{', '.join(sorted(trainer_fields))} of the training arguments")
 
 
 def _resolve_stages(training_args, given: set[str]) -> None:
