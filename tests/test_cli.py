@@ -67,3 +67,13 @@ def test_quickstart_short(tmp_path):
     for name in ("pretrain", "sentiment-pretrained", "sentiment-random-init"):
         assert (tmp_path / "qs" / name / "README.md").is_file()
         assert (tmp_path / "qs" / name / "lingbridge_run.json").is_file()
+
+
+def test_app_without_gradio_is_one_error_line(tmp_path):
+    """An install without gradio (removed, or a broken environment): the one `error:` line naming the fix."""
+    code = "import sys; sys.modules['gradio'] = None; from lingbridge.cli import main; main(['app'])"
+    proc = run_cli([sys.executable, "-c", code], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "the app needs gradio" in lines[0] and "pip install" in lines[0]
+    assert not list(tmp_path.iterdir())  # nothing created
