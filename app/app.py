@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import sys
 
@@ -24,6 +25,8 @@ if __package__ in (None, ""):  # `python app/app.py` from a checkout: import the
     from lingbridge.app import backend
 else:
     from . import backend
+
+from fastapi import Request  # at module level: FastAPI reads the routes' annotations from here
 
 from lingbridge.errors import UserError
 
@@ -268,6 +271,76 @@ def _example(reg: backend.Registry, name: str | None) -> str:
     return ex if isinstance(ex, str) else ""
 
 
+MAX_BODY_BYTES = 64 * 1024  # a JSON API request body: far above the input cap, far below what fills memory
+
+
+def json_api(registry: backend.Registry):
+    """The light per-request path beside the page, for services and scripts: plain JSON over HTTP, no queue,
+    no session, and the same checks and batched model as the page.
+
+        curl -s localhost:7860/api/v1/classify -d '{"run": "sentiment", "text": "Das Hotel war wunderbar."}'
+        -> {"run": "sentiment", "label": "positive", "scores": {...}, "language": "de"}
+
+    A user mistake is a 400 with {"error": "..."}; an unknown run a 404; a body over 64 KB a 413.
+    """
+    from fastapi import APIRouter
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+
+    router = APIRouter(prefix="/api/v1")
+
+    async def read_json(request: Request) -> dict:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
+            raise UserError(f"the request body is over {MAX_BODY_BYTES // 1024} KB")
+        body = b""
+        async for chunk in request.stream():  # a chunked body is counted as it arrives
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise UserError(f"the request body is over {MAX_BODY_BYTES // 1024} KB")
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise UserError('the body must be JSON: {"run": "<name>", "text": "<text>"}') from None
+        if not isinstance(data, dict) or not isinstance(data.get("run"), str) or not isinstance(data.get("text"), str):
+            raise UserError('the body must be a JSON object with string fields "run" and "text"')
+        return data
+
+    def error(err: UserError) -> JSONResponse:
+        message = str(err)
+        status = 413 if "body is over" in message else 404 if message.startswith("unknown run") else 400
+        return JSONResponse({"error": message}, status_code=status)
+
+    @router.get("/runs")
+    def runs():
+        return [{"run": name, "job": job, "task": task, "languages": langs, "headline": headline}
+                for name, job, task, langs, headline in registry.table()]
+
+    @router.post("/classify")
+    async def classify(request: Request):
+        try:
+            data = await read_json(request)
+            run, text, scores = await run_in_threadpool(backend.predict_label, registry, data["run"], data["text"])
+        except UserError as err:
+            return error(err)
+        return {"run": run.name, "label": max(scores, key=scores.get), "scores": scores,
+                "language": backend.detect_language(text)[0]}
+
+    return router
+
+
+def server(demo, registry: backend.Registry, host: str, port: int):
+    """The page and the JSON API on one uvicorn server (as `demo.launch` runs the page alone)."""
+    import gradio as gr
+    import uvicorn
+    from fastapi import FastAPI
+
+    api = FastAPI(title="lingbridge", docs_url=None, redoc_url=None, openapi_url=None)
+    api.include_router(json_api(registry))
+    app = gr.mount_gradio_app(api, demo, path="/", server_name=host, server_port=port, show_error=True)
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="lingbridge app", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", help="run directories or Hub ids to serve (default: all under --roots)")
@@ -288,7 +361,12 @@ def main(argv=None):
     registry = backend.Registry([*args.roots], list(args.runs), args.max_input_chars)
     registry.warm_up()  # models load while the server starts: the first request does not wait for one
     demo = build_demo(registry, args.concurrency)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, show_error=True)
+    if args.share:  # a gradio.live tunnel carries the page only
+        demo.launch(server_name=args.host, server_port=args.port, share=True, show_error=True)
+    else:
+        print(f"* lingbridge app on http://{args.host}:{args.port}/  "
+              "(JSON API: POST /api/v1/classify, GET /api/v1/runs)", flush=True)
+        server(demo, registry, args.host, args.port).run()
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ leave the roots are refused.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -85,6 +87,7 @@ class Registry:
         self.roots = [Path(r).resolve() for r in self.roots]
         self.runs: dict[str, Run] = {}
         self._pipelines: dict[Path, object] = {}
+        self._batchers: dict[Path, Batcher] = {}
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
         self._feedback_lock = threading.Lock()
@@ -172,13 +175,24 @@ class Registry:
                 self._pipelines[run.path] = build_pipeline(run)
         return self._pipelines[run.path]
 
+    def batcher(self, run: Run) -> "Batcher":
+        """The one thread that runs a classification model, batching the requests that arrive together."""
+        served = self.pipeline(run)
+        with self._guard:
+            if run.path not in self._batchers:
+                self._batchers[run.path] = Batcher(served)
+            return self._batchers[run.path]
+
     def warm_up(self, background: bool = True):
         """Build every run's pipeline now (in a thread by default), so that no request waits for a model to
         load; a request that comes first waits only for the rest of its own run's build."""
         def build_all():
             for run in list(self.runs.values()):
                 try:
-                    self.pipeline(run)
+                    if run.task == "text-classification":
+                        self.batcher(run)
+                    else:
+                        self.pipeline(run)
                 except Exception as err:  # noqa: BLE001 - a run that cannot be served says so when asked
                     self.errors.append(f"{run.name}: could not be loaded ({type(err).__name__}: {err})")
 
@@ -320,17 +334,65 @@ def curves(registry: Registry, run_name: str):
     return curves_figure(registry.get(run_name).path)
 
 
-def classify(registry: Registry, run_name: str, text: str) -> tuple[dict[str, float], str]:
-    """Label probabilities and a language note: one forward pass, no pipeline pre/post-processing per request."""
-    import torch
+class Batcher:
+    """Dynamic batching for one classification model (what Triton and TorchServe call it): requests that
+    arrive while a forward pass runs wait for the next one and share it. One thread runs the model, so
+    concurrent requests never fight over the CPU's cores, and 20 waiting requests cost one padded pass."""
 
+    def __init__(self, served, max_batch: int = 32):
+        from lingbridge.models import input_limit
+
+        self.served = served
+        self.max_batch = max_batch if served.tokenizer.pad_token is not None else 1  # nothing to pad with: one at a time
+        self.limit = input_limit(served.tokenizer, served.model.config)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="lingbridge-batcher", daemon=True).start()
+
+    def __call__(self, text: str) -> list[float]:
+        """Class probabilities for one text (truncated to what the model reads)."""
+        future: Future = Future()
+        self._queue.put((text, future))
+        return future.result()
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                probs = self._forward([text for text, _ in batch])
+            except BaseException as err:  # noqa: BLE001 - the callers get it, the thread serves the next batch
+                for _, future in batch:
+                    future.set_exception(err)
+            else:
+                for (_, future), p in zip(batch, probs):
+                    future.set_result(p)
+
+    def _forward(self, texts: list[str]) -> list[list[float]]:
+        import torch
+
+        inputs = _tokenize(self.served.tokenizer, texts, truncation=True, max_length=self.limit,
+                           padding=len(texts) > 1, return_tensors="pt")
+        with torch.inference_mode():
+            return self.served.model(**inputs).logits.float().softmax(-1).tolist()
+
+
+def predict_label(registry: Registry, run_name: str, text: str) -> tuple[Run, str, dict[str, float]]:
+    """(run, the checked text, label probabilities): one slot in the run's next batched forward pass."""
     run = registry.get(run_name, "text-classification")
     text = registry.check_input(text)
-    served = registry.pipeline(run)
-    with torch.inference_mode():
-        probs = served.model(**_encode(served, text)).logits[0].float().softmax(-1).tolist()
-    labels = served.model.config.id2label
-    return {labels[i]: p for i, p in enumerate(probs)}, language_note(run, text)
+    batcher = registry.batcher(run)
+    labels = batcher.served.model.config.id2label
+    return run, text, {labels[i]: p for i, p in enumerate(batcher(text))}
+
+
+def classify(registry: Registry, run_name: str, text: str) -> tuple[dict[str, float], str]:
+    """Label probabilities and a language note."""
+    run, text, scores = predict_label(registry, run_name, text)
+    return scores, language_note(run, text)
 
 
 def fill_mask(registry: Registry, run_name: str, text: str) -> dict[str, float]:

@@ -189,3 +189,97 @@ def test_feedback_loop_into_training(served, runs_root, tmp_path):
     record = read_record(out)
     assert record["rows"]["train"] == len(rows) and record["label_names"] == LABELS
     assert record["data_sources"][0]["name"] == str((run / "feedback.jsonl").resolve())
+
+
+@pytest.fixture(scope="module")
+def json_server(runs_root):
+    """`lingbridge app`'s server as main() builds it (page + JSON API on one uvicorn), in a thread."""
+    import threading
+    import time
+
+    from lingbridge.app.app import server
+
+    registry = backend.Registry([runs_root], max_input_chars=300)
+    registry.warm_up(background=False)
+    port = free_port()
+    srv = server(build_demo(registry), registry, "127.0.0.1", port)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started
+    try:
+        yield registry, f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_json_api_classifies_like_the_page(json_server):
+    import httpx
+
+    registry, url = json_server
+    text = "Das Essen war kalt und der Kellner unfreundlich."
+    r = httpx.post(f"{url}/api/v1/classify", json={"run": "sentiment", "text": text})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    page, _ = backend.classify(registry, "sentiment", text)
+    assert body["run"] == "sentiment" and body["language"] == "de" and body["label"] == max(page, key=page.get)
+    assert body["scores"] == pytest.approx(page, abs=1e-5)
+    assert {row["run"] for row in httpx.get(f"{url}/api/v1/runs").json()} >= {"sentiment", "mt"}
+    assert httpx.get(f"{url}/").status_code == 200  # the page is served beside it
+
+
+def test_json_api_concurrent_requests_share_batches(json_server):
+    """Texts of every length up to the cap from 16 threads at once: each gets its own text's answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    registry, url = json_server
+    texts = [("Great value. " * 30)[:n].strip() or "a" for n in range(10, 301, 18)]
+
+    def ask(text):
+        return httpx.post(f"{url}/api/v1/classify", json={"run": "sentiment", "text": text}, timeout=60).json()
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(ask, texts))
+    for text, body in zip(texts, answers):
+        alone = backend.predict_label(registry, "sentiment", text)[2]
+        assert body["scores"] == pytest.approx(alone, abs=1e-4), text
+
+
+@pytest.mark.parametrize("payload, status, message", [
+    ({"run": "sentiment", "text": ""}, 400, "is empty"),
+    ({"run": "sentiment", "text": "\x00\u200b\t"}, 400, "is empty"),
+    ({"run": "sentiment", "text": "x" * 301}, 400, "the limit is 300"),
+    ({"run": "../../etc", "text": "hello"}, 404, "unknown run"),
+    ({"run": "mt", "text": "hello"}, 400, "not text-classification"),
+    ({"run": "sentiment", "text": 5}, 400, 'string fields "run" and "text"'),
+    ([1, 2], 400, 'string fields "run" and "text"'),
+    (b"{not json", 400, "must be JSON"),
+    (b"\xff\xfe", 400, "must be JSON"),
+    ({"run": "sentiment", "text": "y" * 70000}, 413, "over 64 KB"),
+])
+def test_json_api_refuses_bad_requests(json_server, payload, status, message):
+    import httpx
+
+    _, url = json_server
+    kwargs = {"content": payload} if isinstance(payload, bytes) else {"json": payload}
+    r = httpx.post(f"{url}/api/v1/classify", **kwargs)
+    assert r.status_code == status and message in r.json()["error"], r.text
+
+
+def test_json_api_counts_a_chunked_body(json_server):
+    """A body without Content-Length is counted as it arrives and cut off at 64 KB."""
+    import httpx
+
+    _, url = json_server
+
+    def chunks():
+        for _ in range(100):
+            yield b"x" * 4096
+
+    r = httpx.post(f"{url}/api/v1/classify", content=chunks())
+    assert r.status_code == 413 and "over 64 KB" in r.json()["error"]

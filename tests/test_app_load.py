@@ -1,6 +1,6 @@
 """A bounded load test of the app on loopback, as stakeholders would hit it: the app started as users start it
 (`lingbridge app RUN`, its own process), then 20 concurrent clients send 200
-classification requests through the queue, with texts of every length up to the cap and a share of invalid
+classification requests, through the page's queue and through the JSON API beside it, with texts of every length up to the cap and a share of invalid
 requests (empty, control characters only, over the cap, an unknown run). Every valid request gets a label,
 every invalid one its own message, and the server logs no traceback. The first request as soon as the port
 answers (the model must already be loaded),
@@ -58,6 +58,18 @@ def call(http: httpx.Client, url: str, session: str, run: str, text: str):
     return None, str(data)
 
 
+def call_json(http: httpx.Client, url: str, session: str, run: str, text: str):
+    """One request on the JSON API (no queue, no session): the same (label dict, None) or (None, message)."""
+    r = http.post(f"{url}api/v1/classify", json={"run": run, "text": text})
+    if r.status_code == 200:
+        return r.json(), None
+    assert r.status_code in (400, 404), r.text  # a user mistake, never a 5xx
+    return None, r.json()["error"]
+
+
+PATHS = {"page": call, "json": call_json}
+
+
 def texts_of_every_length(n: int, seed: int = 0) -> list[str]:
     """Valid texts from 1 character to the cap (multilingual, repeated sentences cut to length)."""
     rng = random.Random(seed)
@@ -91,7 +103,10 @@ def wait_for_port(port: int, proc, timeout: float = 120) -> None:
 
 
 @pytest.mark.slow
-def test_load_200_requests_20_clients(runs, tmp_path):
+@pytest.mark.parametrize("path", PATHS)
+def test_load_200_requests_20_clients(runs, tmp_path, path):
+    """`page`: Gradio's call API, as the page's Classify button; `json`: POST /api/v1/classify on the same server."""
+    call = PATHS[path]
     port = free_port()
     log = open(tmp_path / "app.log", "w+")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -155,7 +170,7 @@ def test_load_200_requests_20_clients(runs, tmp_path):
     assert len(user_errors) == REQUESTS // 5 and len(latencies) == REQUESTS - REQUESTS // 5
     assert "Traceback" not in logs, logs[-3000:]
     q = statistics.quantiles(latencies, n=100)
-    report = {"requests": REQUESTS, "clients": CLIENTS, "valid": len(latencies), "invalid_answered": len(user_errors),
+    report = {"path": path, "requests": REQUESTS, "clients": CLIENTS, "valid": len(latencies), "invalid_answered": len(user_errors),
               "server_errors": len(server_errors), "first_request_s": round(first, 3), "p50_s": round(q[49], 3),
               "p95_s": round(q[94], 3), "max_s": round(max(latencies), 3), "throughput_rps": round(REQUESTS / wall, 1)}
     print("\napp load test:", json.dumps(report))

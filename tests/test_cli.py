@@ -1,5 +1,6 @@
 """The `lingbridge` command: fast help, plan without training, the quickstart end to end."""
 
+import os
 import subprocess
 import sys
 import time
@@ -67,6 +68,33 @@ def test_quickstart_short(tmp_path):
     for name in ("pretrain", "sentiment-pretrained", "sentiment-random-init"):
         assert (tmp_path / "qs" / name / "README.md").is_file()
         assert (tmp_path / "qs" / name / "lingbridge_run.json").is_file()
+    # its last lines name the app, and the app (in the default install) serves these runs with no further step
+    app_line = next(line for line in out.strip().splitlines()[-3:] if "lingbridge app --roots" in line)
+    serves_the_runs(app_line.split(": ", 1)[1].split(), tmp_path)
+
+
+def serves_the_runs(command: list[str], cwd):
+    """Start the app as the quickstart's last line says, then ask its JSON API for the runs and a prediction."""
+    import httpx
+
+    from test_app import free_port
+    from test_app_load import wait_for_port
+
+    port = free_port()
+    proc = subprocess.Popen([*command, "--port", str(port)], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        wait_for_port(port, proc)
+        url = f"http://127.0.0.1:{port}/api/v1"
+        runs = {row["run"]: row for row in httpx.get(f"{url}/runs", timeout=60).json()}
+        assert {"pretrain", "sentiment-pretrained", "sentiment-random-init"} <= set(runs), runs
+        assert runs["sentiment-pretrained"]["headline"].startswith(("accuracy", "f1"))
+        answer = httpx.post(f"{url}/classify", json={"run": "sentiment-pretrained", "text": "Das Hotel war wunderbar."},
+                            timeout=60).json()
+        assert answer["label"] in answer["scores"] and answer["language"] == "de"
+    finally:
+        proc.terminate()
+        assert "Traceback" not in proc.communicate(timeout=30)[1]
 
 
 def test_app_without_gradio_is_one_error_line(tmp_path):
