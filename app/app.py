@@ -320,9 +320,12 @@ def json_api(registry: backend.Registry):
     async def classify(request: Request):
         try:
             data = await read_json(request)
-            run, text, scores = await run_in_threadpool(backend.predict_label, registry, data["run"], data["text"])
+            return await run_in_threadpool(answer, data["run"], data["text"])  # the event loop never waits on the model
         except UserError as err:
             return error(err)
+
+    def answer(name: str, text: str) -> dict:
+        run, text, scores = backend.predict_label(registry, name, text)
         return {"run": run.name, "label": max(scores, key=scores.get), "scores": scores,
                 "language": backend.detect_language(text)[0]}
 
