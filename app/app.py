@@ -281,23 +281,26 @@ def json_api(registry: backend.Registry):
         curl -s localhost:7860/api/v1/classify -d '{"run": "sentiment", "text": "Das Hotel war wunderbar."}'
         -> {"run": "sentiment", "label": "positive", "scores": {...}, "language": "de"}
 
-    A user mistake is a 400 with {"error": "..."}; an unknown run a 404; a body over 64 KB a 413.
+    A user mistake is a 400 with {"error": "..."}; an unknown run a 404; a body over 64 KB (or 6 bytes a
+    character of `--max_input_chars`, when that is more) a 413.
     """
     from fastapi import APIRouter
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 
     router = APIRouter(prefix="/api/v1")
+    # never below what the input cap lets through (a character is up to 6 bytes of JSON: \uXXXX)
+    limit = max(MAX_BODY_BYTES, 6 * registry.max_input_chars + 1024)
 
     async def read_json(request: Request) -> dict:
         size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_BODY_BYTES):
-            raise UserError(f"the request body is over {MAX_BODY_BYTES // 1024} KB")
+        if size is not None and (not size.isdigit() or int(size) > limit):
+            raise UserError(f"the request body is over {limit // 1024} KB")
         body = b""
         async for chunk in request.stream():  # a chunked body is counted as it arrives
             body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise UserError(f"the request body is over {MAX_BODY_BYTES // 1024} KB")
+            if len(body) > limit:
+                raise UserError(f"the request body is over {limit // 1024} KB")
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):

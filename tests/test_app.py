@@ -283,3 +283,20 @@ def test_json_api_counts_a_chunked_body(json_server):
 
     r = httpx.post(f"{url}/api/v1/classify", content=chunks())
     assert r.status_code == 413 and "over 64 KB" in r.json()["error"]
+
+
+def test_json_api_body_limit_follows_a_larger_input_cap(runs_root):
+    """`--max_input_chars 20000`: a 15,000-character text (90 KB of escaped JSON) is read, not refused as too big."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from lingbridge.app.app import json_api
+
+    registry = backend.Registry([runs_root], max_input_chars=20000)
+    api = FastAPI()
+    api.include_router(json_api(registry))
+    text = "é" * 15000  # sent as \u00e9: 6 bytes a character
+    body = json.dumps({"run": "sentiment", "text": text}).encode()  # ensure_ascii: \u00e9
+    assert len(body) > 64 * 1024
+    r = TestClient(api).post("/api/v1/classify", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200 and r.json()["label"] in LABELS, r.text
