@@ -286,7 +286,7 @@ def json_api(registry: backend.Registry):
     """
     from fastapi import APIRouter
     from fastapi.responses import JSONResponse
-    from starlette.concurrency import run_in_threadpool
+    from fastapi.concurrency import run_in_threadpool
 
     router = APIRouter(prefix="/api/v1")
     # never below what the input cap lets through (a character is up to 6 bytes of JSON: \uXXXX)
