@@ -121,6 +121,12 @@ def test_built_wheel_runs_outside_the_checkout(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import lingbridge; print(lingbridge.__file__)"], cwd=work, env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(site)), where
+    every = ("import importlib, sys\nfor name in sys.argv[1:]:\n    m = importlib.import_module(name)\n"
+             "    assert m.__file__.startswith(sys.path[1]), (name, m.__file__)")
+    names = sorted(n for n in modules() if not n.startswith("lingbridge.recipes.accelerate"))
+    shipped = subprocess.run([sys.executable, "-c", every, *names], cwd=work, env={**env, "PYTHONPATH": f"{site}"},
+                             capture_output=True, text=True, timeout=300)
+    assert shipped.returncode == 0, shipped.stderr[-3000:]  # every module of the source tree is in the wheel
     done = run("train", "pretrain", "--config", "tiny", "--max_steps", "3", "--logging_steps", "1",
                "--output_dir", str(work / "pre"), "--disable_tqdm", "true")
     assert done.returncode == 0, done.stderr[-3000:]
