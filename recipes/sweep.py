@@ -1,13 +1,13 @@
 """Hyperparameter sweep with Optuna over the classification recipe: each trial is a full run.
 
 Tiny, on a CPU (from-scratch tiny XLM-R on the bundled sample; a few minutes):
-    accelerate launch recipes/sweep.py --config recipes/configs/sweep/tiny.yaml
+    lingbridge train sweep --config tiny
 Continue a sweep that crashed or was stopped (finished trials are kept in <run>.partial/study.db):
-    accelerate launch recipes/sweep.py --config recipes/configs/sweep/tiny.yaml --output_dir runs/my-sweep --resume
+    lingbridge train sweep --config tiny --output_dir runs/my-sweep --resume
 Effect of augmentation per language (a grid: augmentation × seed):
-    accelerate launch recipes/sweep.py --config recipes/configs/sweep/augment.yaml
+    lingbridge train sweep --config augment
 xlm-roberta-base with LoRA on a GPU, 30 trials or 4 hours:
-    accelerate launch --config_file recipes/accelerate/single_gpu.yaml recipes/sweep.py --config recipes/configs/sweep/base.yaml
+    lingbridge train sweep --config base --accelerate_config single_gpu
 
 The sweep runs in one process and its trials one after another. Parallel workers share one study
 through a database storage (`--storage postgresql://...`), each with its own `--output_dir`.
@@ -132,7 +132,7 @@ def main(argv=None):
     logger.info("trials:\n%s", format_table(table, columns, first="trial"))
     plot_sweep(study, importances, run.work / "sweep.png", objective_name)
     best_yaml = write_best_config(run.work / "best_config.yaml", args, best.params, [
-        f"accelerate launch recipes/finetune_classification.py --config {run.path / 'best_config.yaml'}",
+        f"lingbridge train finetune_classification --config {run.path / 'best_config.yaml'}",
         f"Best of {len(complete)} complete trials of sweep '{args.study_name}': {objective_name} = {best.value:.4f}."])
     best_dir = run.work / "trials" / f"trial-{best.number:03d}"
     copy_best_model(best_dir, run.work)

@@ -3,13 +3,12 @@ with momentum) under one Accelerator: test accuracy, per-class precision/recall/
 and a grid of misclassified test images.
 
 Tiny, on a CPU (scikit-learn's 1,797 bundled 8×8 digits, resized to 16×16; offline, seconds):
-    accelerate launch recipes/train_cnn.py --config recipes/configs/train_cnn/tiny.yaml
+    lingbridge train train_cnn --config tiny
 Two CPU processes (gloo DDP):
-    accelerate launch --config_file recipes/accelerate/cpu_ddp.yaml recipes/train_cnn.py \
-        --config recipes/configs/train_cnn/tiny.yaml
+    lingbridge train train_cnn --config tiny --num_processes 2
 MNIST (28×28) from the Hub, or from local IDX files, on a GPU:
-    accelerate launch recipes/train_cnn.py --config recipes/configs/train_cnn/base.yaml
-    accelerate launch recipes/train_cnn.py --config recipes/configs/train_cnn/base.yaml \
+    lingbridge train train_cnn --config base
+    lingbridge train train_cnn --config base \
         --train_images train-images-idx3-ubyte.gz --train_labels train-labels-idx1-ubyte.gz \
         --test_images t10k-images-idx3-ubyte.gz --test_labels t10k-labels-idx1-ubyte.gz
 """

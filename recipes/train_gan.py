@@ -5,12 +5,12 @@ images in the feature space of a trained CNN classifier, and the share of sample
 labels with confidence > 0.9.
 
 Tiny, on a CPU (scikit-learn's bundled digits at 16×16; the evaluator CNN is trained first, in seconds):
-    accelerate launch recipes/train_gan.py --config recipes/configs/train_gan/tiny.yaml
+    lingbridge train train_gan --config tiny
 Class-conditional, with a finished train_cnn run as the evaluator:
-    accelerate launch recipes/train_gan.py --config recipes/configs/train_gan/tiny.yaml --conditional true \
+    lingbridge train train_gan --config tiny --conditional true \
         --classifier_run runs/train_cnn-<timestamp>
 MNIST on a GPU:
-    accelerate launch recipes/train_gan.py --config recipes/configs/train_gan/base.yaml
+    lingbridge train train_gan --config base
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ samples from the prior, latent interpolations, and anomaly detection by reconstr
 class held out of training, ROC-AUC for telling it apart from the test images of the other classes).
 
 Tiny, on a CPU (scikit-learn's bundled digits at 16×16, digit 0 held out as the anomaly):
-    accelerate launch recipes/train_vae.py --config recipes/configs/train_vae/tiny.yaml
+    lingbridge train train_vae --config tiny
 MNIST on a GPU:
-    accelerate launch recipes/train_vae.py --config recipes/configs/train_vae/base.yaml
+    lingbridge train train_vae --config base
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from lingbridge.cli import _shipped
 from lingbridge.config import parse_config
 from lingbridge.errors import UserError
 from lingbridge.recipes import finetune_classification, pretrain
@@ -25,6 +26,12 @@ SHIPPED = sorted((ROOT / "recipes" / "configs").glob("*/*.yaml"))
 def test_every_shipped_yaml_resolves(path: Path):
     import torch
 
+    first = path.read_text().splitlines()[0].split()
+    # each YAML opens with its launch command, by the shipped names `lingbridge train` resolves
+    assert first[:5] == ["#", "lingbridge", "train", path.parent.name, "--config"], first
+    assert Path(_shipped("config", path.parent.name, first[5])) == path
+    if "--accelerate_config" in first:
+        assert Path(_shipped("accelerate", path.parent.name, first[first.index("--accelerate_config") + 1])).is_file()
     text = path.read_text()
     if "train_file:" in text:
         pytest.skip("points at the user's own files")
@@ -34,8 +41,6 @@ def test_every_shipped_yaml_resolves(path: Path):
         extra += ["--tf32", "false"] if "tf32: true" in text else []
     parsed = _recipe_for(path.parent.name).parse(["--config", str(path), *extra])
     assert parsed[-1] == str(path)
-    first = path.read_text().splitlines()[0]
-    assert first.startswith("# accelerate launch"), "each YAML opens with its launch command"
 
 
 def test_command_line_overrides_yaml():

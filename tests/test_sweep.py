@@ -54,7 +54,7 @@ def test_sweep_finds_the_rate_that_learns(tmp_path):
         out / "trials" / f"trial-{best_trial:03d}" / "model.safetensors"]  # the others' weights are dropped
     # best_config.yaml: the recipe takes it as it is (the crash test below also runs it)
     best = out / "best_config.yaml"
-    assert best.read_text().startswith("# accelerate launch recipes/finetune_classification.py --config")
+    assert best.read_text().startswith("# lingbridge train finetune_classification --config")
     *cfgs, _ = finetune_classification.parse(["--config", str(best)])
     assert cfgs[-1].learning_rate == 3e-3 and cfgs[-1].max_steps == 100
     assert cfgs[3].config_overrides == "num_hidden_layers=1,hidden_size=64"
