@@ -6,7 +6,7 @@ training, in-process: `load_splits` → `clean_splits` → `cast_labels` → `ze
 when it loads or raises `UserError` with a one-line message; any other exception fails the test.
 
     python -m pytest -q tests/test_fuzz_data.py                 # 1,000 cases, fixed seed (derandomized)
-    python -m pytest -q -m fuzz tests/test_fuzz_data.py         # + 10,000 fresh random cases (nightly-style)
+    python -m pytest -q -m fuzz tests/test_fuzz_data.py         # + 10,000 fresh random cases (.ci/nightly runs this)
 """
 
 from __future__ import annotations
