@@ -76,10 +76,42 @@ def build_corpus(folder: Path, total_bytes: int, seed: int = 0) -> dict[str, int
     return written
 
 
+class RssSampler:
+    """Resident memory (VmRSS) every `every` seconds, from a thread, tagged with the phase the run is in."""
+
+    def __init__(self, every: float = 0.25):
+        import threading
+
+        self.phase, self.samples, self._stop = "start", [], threading.Event()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.samples.append((round(time.perf_counter() - self._t0, 2), self.phase, round(self.rss_mb())))
+
+    def stop(self) -> list:
+        self._stop.set()
+        self._thread.join()
+        return self.samples
+
+    def peak_by_phase(self) -> dict:
+        out: dict = {}
+        for _, phase, mb in self.samples:
+            out[phase] = max(out.get(phase, 0), mb)
+        return out
+
+
 def run_size(corpus: Path, steps: int, tokenizer_rows: int, out: Path) -> None:
     import torch
-    from transformers import (DataCollatorForLanguageModeling, Trainer, TrainingArguments, XLMRobertaConfig,
-                              XLMRobertaForMaskedLM)
+    from transformers import (DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments,
+                              XLMRobertaConfig, XLMRobertaForMaskedLM)
 
     from lingbridge.data.streaming import (ResumableStream, build_pretraining_stream, interleave_languages,
                                            open_pair_streams, open_text_streams, sampled_texts, stream_sizes)
@@ -87,6 +119,8 @@ def run_size(corpus: Path, steps: int, tokenizer_rows: int, out: Path) -> None:
 
     block, batch = 128, 32
     start = time.perf_counter()
+    sampler = RssSampler()
+    sampler.phase = "open streams"
     langs = sorted(p.name for p in corpus.iterdir())
     streams, sources = open_text_streams([f"{lang}={corpus / lang}" for lang in langs])
     sizes, unit = stream_sizes(streams, sources)
@@ -94,10 +128,12 @@ def run_size(corpus: Path, steps: int, tokenizer_rows: int, out: Path) -> None:
     psizes, _ = stream_sizes(pairs, psources)
     mixed, _ = interleave_languages(streams, sizes, alpha=0.3, seed=0)
     t0 = time.perf_counter()
+    sampler.phase = "tokenizer"
     tokenizer = train_unigram_tokenizer(sampled_texts(mixed, tokenizer_rows), 8000, langs, model_max_length=block,
                                         show_progress=False)
     tok_s = time.perf_counter() - t0
     rss_after_tokenizer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sampler.phase = "build stream"
     stream, report = build_pretraining_stream(streams, tokenizer, block, text_sizes=sizes, pair_streams=pairs,
                                               pair_sizes=psizes, alpha=0.3, tlm_ratio=0.3, shuffle_buffer=10000)
     data = ResumableStream(stream, every=batch)
@@ -111,8 +147,14 @@ def run_size(corpus: Path, steps: int, tokenizer_rows: int, out: Path) -> None:
                              per_device_train_batch_size=batch, learning_rate=1e-3, logging_steps=max(1, steps // 5),
                              save_strategy="no", report_to="none", dataloader_num_workers=0, disable_tqdm=True,
                              include_num_input_tokens_seen="non_padding", use_cpu=True)
-    trainer = Trainer(model=model, args=args, train_dataset=data,
+
+    class Phase(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            sampler.phase = f"steps {state.global_step // 50 * 50:04d}+"
+
+    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[Phase()],
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15))
+    sampler.phase = "first step"
     t0 = time.perf_counter()
     result = trainer.train()
     train_s = time.perf_counter() - t0
@@ -126,6 +168,7 @@ def run_size(corpus: Path, steps: int, tokenizer_rows: int, out: Path) -> None:
         "rss_after_tokenizer_mb": rss_after_tokenizer, "total_s": time.perf_counter() - start,
         "loss_first_last": [losses[0], losses[-1]] if losses else None,
         "q": {k: round(v["q"], 4) for k, v in report["per_language"].items()},
+        "rss_peak_by_phase_mb": sampler.peak_by_phase(), "rss_samples": sampler.stop(),
     }))
 
 
@@ -164,6 +207,8 @@ def main() -> None:
             results.append(r)
             print(f"{gb:g} GB: peak RSS {r['peak_rss_mb']:.0f} MB, {r['tokens_per_s']:.0f} tokens/s, tokenizer "
                   f"{r['tokenizer_s']:.1f} s, loss {r['loss_first_last']}", flush=True)
+            print("  peak RSS by phase (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["rss_peak_by_phase_mb"].items()),
+                  flush=True)
             shutil.rmtree(corpus)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
