@@ -7,4 +7,6 @@ cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium chromium-driver) \
     || echo "chromium not installed: the browser tests will skip"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_EVALUATE_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
-python -m pytest -q -m "" "$@"  # -m "": the slow tests too (a plain `pytest` skips them)
+# -m "": the slow tests too (a plain `pytest` skips them); two worker processes, each test file in one of
+# them (most tests wait on imports, subprocesses and servers: two cores stay busy); the slowest 25 listed
+python -m pytest -q -m "" -n "${LINGBRIDGE_TEST_WORKERS:-2}" --dist loadfile --durations=25 "$@"
