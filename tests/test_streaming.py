@@ -74,6 +74,32 @@ def test_local_shard_formats(tmp_path):
     assert [r["lang"] for r in streams["de"]] == ["de"] * 3
 
 
+def test_each_open_stream_reads_a_bounded_chunk(tmp_path):
+    """Memory flat in the corpus size: every local stream reads 1 MB (or 5,000 rows) at a time, not datasets'
+    10 MB, which held per open stream grew pretraining's memory with the corpus (benchmarks/bench_streaming.py)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lingbridge.data.streaming import READ_CHUNK_BYTES, READ_CHUNK_ROWS
+
+    (tmp_path / "en.jsonl").write_text('{"text": "a line"}\n')
+    (tmp_path / "fr.txt").write_text("une ligne\n")
+    (tmp_path / "es.tsv").write_text("text\nuna línea\n")
+    pq.write_table(pa.table({"text": ["eins"]}), tmp_path / "de.parquet")
+    streams, _ = open_text_streams([f"{lang}={tmp_path}/{lang}.{ext}" for lang, ext in
+                                    (("en", "jsonl"), ("fr", "txt"), ("es", "tsv"), ("de", "parquet"))])
+
+    def reader_config(ds):
+        it = ds._ex_iterable
+        while not hasattr(it, "generate_tables_fn"):
+            it = it.ex_iterable
+        return it.generate_tables_fn.__self__.config
+
+    assert reader_config(streams["en"]).chunksize == reader_config(streams["fr"]).chunksize == READ_CHUNK_BYTES == 1 << 20
+    assert reader_config(streams["es"]).chunksize == reader_config(streams["de"]).batch_size == READ_CHUNK_ROWS
+    assert [r["text"] for r in streams["es"]] == ["una línea"]
+
+
 @pytest.mark.parametrize("spec,match", [
     ("xx=/tmp", "unknown language code 'xx'"),
     ("en=/nonexistent/folder", "no such file, folder or pattern"),
