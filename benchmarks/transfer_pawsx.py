@@ -11,7 +11,8 @@ suite's offline split, seed 0): 500 pair indices are the test set in every langu
 pairs select the checkpoint, the remaining 1,400 English pairs train; no test pair in any language is a
 translation of a training pair. Finetuning: every weight (no LoRA: a random model has nothing to freeze),
 the same hyperparameters for every init; seeds 1, 2, 3 change the classifier's initialisation and the
-batch order. Reports accuracy per language, mean ± std over seeds, and the zero-shot average.
+batch order. Reports accuracy per language, mean ± std over seeds, and the zero-shot average; then, for each
+init's encoder as it is (no finetuning), Tatoeba sentence retrieval xx → en: how well it aligns languages.
 
     nice -n 10 python benchmarks/transfer_pawsx.py --pretrain        # both pretrain runs, then the 9 finetunes
     nice -n 10 python benchmarks/transfer_pawsx.py --runs tlm=runs/pretrain-a mlm=runs/pretrain-b
@@ -86,6 +87,17 @@ def finetune(init: str, model: str, seed: int, files: dict, out: Path, extra: li
     return {lang: row["accuracy"] for lang, row in record["metrics"]["per_language"].items() if lang in LANGS}
 
 
+def tatoeba(model_dir: str) -> dict[str, float]:
+    """Sentence retrieval xx → en on LASER's Tatoeba (accuracy@1 %, 1,000 pairs a language), no finetuning."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from lingbridge.retrieval import evaluate_tatoeba
+
+    model, tokenizer = AutoModel.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+    report = evaluate_tatoeba(model, tokenizer, data_dir=DATA, languages=[x for x in LANGS if x != "en"], max_pairs=1000)
+    return {lang: row["accuracy"] for lang, row in report["per_language"].items()} if report else {}
+
+
 def pretrain(out: Path) -> dict[str, str]:
     runs = {}
     for name, extra in (("mlm+tlm", []), ("mlm", ["--tlm", "false"])):
@@ -133,10 +145,17 @@ def main() -> None:
     print("| lang | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for lang in [*LANGS, "zero-shot avg"]:
         print(f"| {lang} | " + " | ".join(cell(table[n][lang]) for n in names) + " |")
-    (out / "results.json").write_text(json.dumps({"runs": inits, "accuracy": table}, indent=1))
+    retrieval = {init: tatoeba(model) for init, model in inits.items()}
+    langs = sorted({lang for r in retrieval.values() for lang in r})
+    print("\nTatoeba retrieval xx → en, accuracy@1 (%), 1,000 pairs a language, no finetuning (the encoder as pretrained)")
+    print("| lang | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for lang in langs:
+        print(f"| {lang} | " + " | ".join(f"{retrieval[n].get(lang, float('nan')):.1f}" for n in names) + " |")
+    result = {"runs": inits, "accuracy": table, "tatoeba_accuracy_at_1": retrieval}
+    (out / "results.json").write_text(json.dumps(result, indent=1))
     results_dir = ROOT / "benchmarks" / "results"
     results_dir.mkdir(exist_ok=True)
-    (results_dir / "transfer_pawsx.json").write_text(json.dumps({"runs": inits, "accuracy": table}, indent=1))
+    (results_dir / "transfer_pawsx.json").write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":
