@@ -26,6 +26,11 @@ class PretrainArguments:
     sampling_alpha: float = field(default=0.3, metadata={"help": "XLM-R language sampling exponent: q_i ∝ p_i^α (1 = natural, 0 = uniform)."})
     sampled_rows: int | None = field(default=None, metadata={"help": "Monolingual rows per epoch after language sampling (default: corpus size)."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Share of tokens masked, as in BERT/XLM-R."})
+    sparse_prediction: bool = field(
+        default=True,
+        metadata={"help": "In training, project only the masked positions onto the vocabulary (ModernBERT's sparse "
+                          "prediction): the same loss and gradients without the ~85% of the MLM head's work that no "
+                          "loss reads (BERT- and RoBERTa-style heads; others train as usual)."})
     language_tags: bool = field(default=True, metadata={"help": "Prefix each side of a TLM pair with its <lang_xx> token."})
     pack_sequences: bool | None = field(
         default=None,
@@ -128,6 +133,34 @@ def collator(tokenizer, mlm_probability: float = 0.15):
 
     return DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability,
                                            pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+
+
+def predict_masked_only(model) -> bool:
+    """In training, compute the MLM head on the masked positions only (what ModernBERT calls sparse prediction).
+
+    The loss is a mean over masked positions (labels != -100), so the logits of every other position are
+    computed and thrown away: with a small model that is most of a step (the vocabulary projection of all
+    batch × length positions). Two forward pre-hooks keep the model's own forward and loss: one takes the mask
+    from `labels` and passes on the masked labels only, the other hands the head just those positions'
+    hidden states. Same loss and gradients; evaluation is untouched. Returns False (nothing changed) for a
+    head it does not know: BERT's `cls` and the RoBERTa family's `lm_head` are known.
+    """
+    head = getattr(model, "lm_head", None) or getattr(model, "cls", None)
+    if head is None or not hasattr(model, "base_model"):
+        return False
+    keep = {}
+
+    def take_labels(module, args, kwargs):
+        labels = kwargs.get("labels")
+        keep["mask"] = labels != -100 if labels is not None and module.training else None
+        return None if keep["mask"] is None else (args, {**kwargs, "labels": labels[keep["mask"]]})
+
+    def select_positions(module, args):
+        return None if keep.get("mask") is None else (args[0][keep["mask"]], *args[1:])
+
+    model.register_forward_pre_hook(take_labels, with_kwargs=True)
+    head.register_forward_pre_hook(select_positions)
+    return True
 
 
 def perplexity_per_language(trainer, evals: dict, languages: list[str], seed: int) -> dict[str, dict]:
