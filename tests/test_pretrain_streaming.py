@@ -61,6 +61,10 @@ def test_streamed_pretraining_from_shard_folders(shards, tmp_path):
     assert record["tokenizer"]["trained"] and record["tokenizer"]["rows"] == 2000
     assert record["metrics"]["last_loss"] < record["metrics"]["first_loss"]  # something was learned
     assert (out / "model.safetensors").is_file() and (out / "data_state.json").is_file()
+    # alignment on the pairs held out at the head of each pair stream (20 each, en-de and en-zh)
+    retrieval = record["metrics"]["retrieval"]["parallel_validation"]
+    assert {"de", "zh", "all"} <= set(retrieval) and 0 < retrieval["de"]["n"] <= 20
+    assert record["config"]["sparse_prediction"] is True
 
 
 def test_sigkill_then_resume_continues_at_the_same_stream_position(shards, tmp_path):

@@ -353,8 +353,8 @@ class StreamedCorpus:
         """Streams are cleaned before they are streamed (on their shards): nothing to do here."""
 
     def held_out_pairs(self):
-        """No held-out pairs in memory for a stream: the alignment report uses Tatoeba alone, when at hand."""
-        return None
+        """The pairs held out at the head of each pair stream (`eval_rows` each): the alignment report's pairs."""
+        return self.eval_pairs or None
 
     def tokenizer_texts(self):
         from ..data.streaming import interleave_languages, sampled_texts
