@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a virtual environment and run the whole test suite (offline; CPU; ~10 minutes on 2 cores).
+# Set up a virtual environment and run the whole test suite (offline; CPU; under 30 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh "[dev]"
