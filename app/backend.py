@@ -199,6 +199,13 @@ class Registry:
         if not background:
             build_all()
             return None
+        # Import what both threads need here, first: two threads importing transformers' lazy modules at once
+        # can deadlock on the import locks, and Python breaks that by handing one thread a half-initialised
+        # module ("cannot import name 'TrainerCallback'"; one app start in five did). The models load in
+        # the thread; the page's build imports nothing more of transformers.
+        import lingbridge.models  # noqa: F401
+        import lingbridge.training  # noqa: F401
+        from transformers import AutoTokenizer, pipeline  # noqa: F401
         thread = threading.Thread(target=build_all, name="lingbridge-warm-up", daemon=True)
         thread.start()
         return thread
