@@ -14,6 +14,7 @@ configured roots are loadable.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import json
 import os
@@ -323,12 +324,15 @@ def json_api(registry: backend.Registry):
     async def classify(request: Request):
         try:
             data = await read_json(request)
-            return await run_in_threadpool(answer, data["run"], data["text"])  # the event loop never waits on the model
+            run = registry.get(data["run"], "text-classification")
+            text = registry.check_input(data["text"])
+            batcher = registry.built_batcher(run)
+            if batcher is None:  # its model is still loading: wait for it in a worker thread, not in the event loop
+                run, text, scores = await run_in_threadpool(backend.predict_label, registry, run.name, text)
+            else:  # the common path: no thread hop, the event loop awaits the batch the request joins
+                scores = backend.labelled(batcher, await asyncio.wrap_future(batcher.submit(text)))
         except UserError as err:
             return error(err)
-
-    def answer(name: str, text: str) -> dict:
-        run, text, scores = backend.predict_label(registry, name, text)
         return {"run": run.name, "label": max(scores, key=scores.get), "scores": scores,
                 "language": backend.detect_language(text)[0]}
 

@@ -175,6 +175,10 @@ class Registry:
                 self._pipelines[run.path] = build_pipeline(run)
         return self._pipelines[run.path]
 
+    def built_batcher(self, run: Run) -> "Batcher | None":
+        """The run's batcher if its model is loaded, else None (without waiting for a build)."""
+        return self._batchers.get(run.path)
+
     def batcher(self, run: Run) -> "Batcher":
         """The one thread that runs a classification model, batching the requests that arrive together."""
         served = self.pipeline(run)
@@ -187,6 +191,7 @@ class Registry:
         """Build every run's pipeline now (in a thread by default), so that no request waits for a model to
         load; a request that comes first waits only for the rest of its own run's build."""
         def build_all():
+            detect_language("warm up")  # every classification answer names the language
             for run in list(self.runs.values()):
                 try:
                     if run.task == "text-classification":
@@ -283,15 +288,17 @@ def build_pipeline(run: Run):
 
 
 _langid = None
+_langid_lock = threading.Lock()
 
 
 def detect_language(text: str) -> tuple[str, float]:
     """(ISO code, probability) from py3langid, loaded once."""
     global _langid
-    if _langid is None:
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    with _langid_lock:  # loading takes about a second: 20 first requests at once must not load it 20 times
+        if _langid is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-        _langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            _langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     lang, prob = _langid.classify(text)
     return lang, float(prob)
 
@@ -357,9 +364,14 @@ class Batcher:
 
     def __call__(self, text: str) -> list[float]:
         """Class probabilities for one text (truncated to what the model reads)."""
+        return self.submit(text).result()
+
+    def submit(self, text: str) -> Future:
+        """A slot in the next forward pass: a future of the class probabilities (an event loop awaits it
+        with `asyncio.wrap_future`, no thread of its own waiting)."""
         future: Future = Future()
         self._queue.put((text, future))
-        return future.result()
+        return future
 
     def _loop(self) -> None:
         while True:
@@ -387,13 +399,17 @@ class Batcher:
             return self.served.model(**inputs).logits.float().softmax(-1).tolist()
 
 
+def labelled(batcher: Batcher, probs: list[float]) -> dict[str, float]:
+    labels = batcher.served.model.config.id2label
+    return {labels[i]: p for i, p in enumerate(probs)}
+
+
 def predict_label(registry: Registry, run_name: str, text: str) -> tuple[Run, str, dict[str, float]]:
     """(run, the checked text, label probabilities): one slot in the run's next batched forward pass."""
     run = registry.get(run_name, "text-classification")
     text = registry.check_input(text)
     batcher = registry.batcher(run)
-    labels = batcher.served.model.config.id2label
-    return run, text, {labels[i]: p for i, p in enumerate(batcher(text))}
+    return run, text, labelled(batcher, batcher(text))
 
 
 def classify(registry: Registry, run_name: str, text: str) -> tuple[dict[str, float], str]:

@@ -108,3 +108,28 @@ def test_warm_up_builds_every_pipeline(root):
     reg = backend.Registry([root])
     reg.warm_up(background=False)
     assert {r.path for r in reg.runs.values()} <= set(reg._pipelines)
+    assert backend._langid is not None  # every answer names the language: its model loads with the runs'
+
+
+def test_first_requests_at_once_load_the_language_model_once(monkeypatch):
+    """20 first requests at once used to load py3langid's model 20 times (about a second each, under one GIL):
+    the burst's answers took 12 s. One load, the others wait for it."""
+    import threading
+
+    from py3langid.langid import LanguageIdentifier
+
+    loads = []
+    real = LanguageIdentifier.from_model_file.__func__
+
+    def counted(cls, *args, **kwargs):
+        loads.append(1)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "_langid", None)
+    monkeypatch.setattr(LanguageIdentifier, "from_model_file", classmethod(counted))
+    threads = [threading.Thread(target=backend.detect_language, args=("Das Hotel war wunderbar.",)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1
