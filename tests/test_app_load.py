@@ -13,6 +13,7 @@ the server's. (`gradio_client` itself polls its event queue every 50 ms, which w
 under every figure; tests/test_app.py drives the same endpoint with it.)
 
     python -m pytest -q -s -m slow tests/test_app_load.py
+    LINGBRIDGE_LOAD_REQUESTS=1000 python -m pytest -q -s -m slow tests/test_app_load.py -k json
 """
 
 import json
@@ -35,7 +36,8 @@ from conftest import config  # noqa: E402
 from lingbridge.recipes import finetune_classification  # noqa: E402
 from test_app import free_port  # noqa: E402
 
-CLIENTS, REQUESTS, CAP = 20, 200, 2000
+CLIENTS, CAP = 20, 2000
+REQUESTS = int(os.environ.get("LINGBRIDGE_LOAD_REQUESTS", 200))  # more for steadier percentiles (a multiple of 20)
 WORDS = ["The soup was cold and the waiter was rude.", "Das Hotel war wunderbar.", "服务很好，我很满意。",
          "Le film était ennuyeux.", "Great value for the price."]
 INVALID = {"": "is empty", "\x00\x01\u200b\t ": "is empty", "x" * (CAP + 1): "limit is"}
