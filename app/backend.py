@@ -191,7 +191,10 @@ class Registry:
         """Build every run's pipeline now (in a thread by default), so that no request waits for a model to
         load; a request that comes first waits only for the rest of its own run's build."""
         def build_all():
-            detect_language("warm up")  # every classification answer names the language
+            try:
+                detect_language("warm up")  # every classification answer names the language
+            except Exception as err:  # noqa: BLE001 - the models still load; answers that need it say why
+                self.errors.append(f"language identification could not load ({type(err).__name__}: {err})")
             for run in list(self.runs.values()):
                 try:
                     if run.task == "text-classification":
