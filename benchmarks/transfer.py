@@ -43,35 +43,27 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVAL
        "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 
 
-def write_split(folder: Path) -> dict[str, str]:
-    from lingbridge.suite.data import pawsx_splits
+def write_split(task: str, folder: Path, model: str, window: int = 128) -> dict[str, str]:
+    """The task's offline split (the suite's, seed 0) as jsonl files the recipes read."""
+    from lingbridge.suite.data import pawsx_splits, write_jsonl, xquad_splits
 
-    split = pawsx_splits(DATA, TASK_LANGS["pawsx"], max_train=None, max_test=500, dev_size=100, seed=0)
+    if task == "pawsx":
+        split = pawsx_splits(DATA, TASK_LANGS[task], max_train=None, max_test=500, dev_size=100, seed=0)
+    else:
+        from transformers import AutoTokenizer
+
+        from lingbridge.suite.run import clip_questions
+
+        split = xquad_splits(DATA, TASK_LANGS[task], max_train=None, max_test=None, test_share=0.25, seed=0)
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        for rows in (split.train, split.dev, split.test):  # the recipe keeps whole questions: leave room for context
+            clip_questions(rows, tokenizer, window // 2)
     files = {}
     for name, rows in (("train", split.train), ("validation", split.dev), ("test", split.test)):
-        path = folder / f"pawsx-{name}.jsonl"
-        with open(path, "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps({"text": r["text"], "text_pair": r["text_pair"], "label": str(r["label"]),
-                                    "lang": r["lang"]}, ensure_ascii=False) + "\n")
-        files[name] = str(path)
-    (folder / "split.txt").write_text("\n".join(split.notes) + "\n")
-    print(split.notes[0], flush=True)
-    return files
-
-
-def write_xquad_split(folder: Path, model: str, window: int = 128) -> dict[str, str]:
-    from transformers import AutoTokenizer
-
-    from lingbridge.suite.data import write_jsonl, xquad_splits
-    from lingbridge.suite.run import clip_questions
-
-    split = xquad_splits(DATA, TASK_LANGS["xquad"], max_train=None, max_test=None, test_share=0.25, seed=0)
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    files = {}
-    for name, rows in (("train", split.train), ("validation", split.dev), ("test", split.test)):
-        clip_questions(rows, tokenizer, window // 2)  # the recipe keeps whole questions: leave room for context
-        files[name] = str(write_jsonl(rows, folder / f"xquad-{name}.jsonl"))
+        if task == "pawsx":
+            rows = [{"text": r["text"], "text_pair": r["text_pair"], "label": str(r["label"]), "lang": r["lang"]}
+                    for r in rows]
+        files[name] = str(write_jsonl(rows, folder / f"{task}-{name}.jsonl"))
     (folder / "split.txt").write_text("\n".join(split.notes) + "\n")
     print(split.notes[0], flush=True)
     return files
@@ -159,7 +151,7 @@ def main() -> None:
     if not runs:
         sys.exit("give --runs name=dir ... or --pretrain")
     first = next(iter(runs.values()))
-    files = write_split(out) if task == "pawsx" else write_xquad_split(out, first)
+    files = write_split(task, out, first)
     inits = {"random": str(random_init(Path(first), out / "random-init")), **runs}
     jobs = [(init, model, seed) for init, model in inits.items() for seed in args.seeds]
     with ThreadPoolExecutor(args.parallel) as pool:
