@@ -46,28 +46,6 @@ def _shingles(key: str, n: int = 5) -> set[bytes]:
     return {key[i : i + n].encode() for i in range(len(key) - n + 1)}
 
 
-def _near_duplicates(keys: list[str], threshold: float, num_perm: int = 128) -> list[int]:
-    """Indices of rows that are near-duplicates (Jaccard ≥ threshold) of an earlier row.
-
-    LSH bands are tuned against false negatives (weights 0.2/0.8); each candidate is then checked
-    with the MinHash Jaccard estimate, which removes the extra false positives.
-    """
-    from datasketch import MinHash, MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
-    kept: dict[str, MinHash] = {}
-    dropped = []
-    for i, key in enumerate(keys):
-        m = MinHash(num_perm=num_perm)
-        m.update_batch(list(_shingles(key)))
-        if any(kept[c].jaccard(m) >= threshold for c in lsh.query(m)):
-            dropped.append(i)
-        else:
-            kept[str(i)] = m
-            lsh.insert(str(i), m)
-    return dropped
-
-
 class _Langid:
     def __init__(self, languages):
         import py3langid.langid as L
@@ -129,12 +107,9 @@ def _row_pass(batch, text_columns, label_column, unlabelled, form, strip_control
     if near_dedup:
         from datasketch import MinHash
 
-        signatures = []
-        for key in out["__key"]:
-            m = MinHash(num_perm=128)
-            m.update_batch(list(_shingles(key)))
-            signatures.append(m.hashvalues.tolist())
-        out["__minhash"] = signatures
+        # one set of permutations for the whole batch (a fresh MinHash draws its own: most of the time here)
+        sketches = MinHash.bulk([list(_shingles(key)) for key in out["__key"]], num_perm=128)
+        out["__minhash"] = [m.hashvalues.tolist() for m in sketches]
     if langid_languages:
         ident = _identifier(tuple(langid_languages))
         langs = batch["lang"]
@@ -144,7 +119,12 @@ def _row_pass(batch, text_columns, label_column, unlabelled, form, strip_control
 
 
 def _near_duplicates_of(signatures, threshold: float, num_perm: int = 128) -> list[int]:
-    """`_near_duplicates` on MinHash signatures computed beforehand (same LSH, same order, same result)."""
+    """Indices of rows that are near-duplicates (Jaccard ≥ threshold) of an earlier row, from the MinHash
+    signatures `_row_pass` computed.
+
+    LSH bands are tuned against false negatives (weights 0.2/0.8); each candidate is then checked
+    with the MinHash Jaccard estimate, which removes the extra false positives.
+    """
     import numpy as np
     from datasketch import MinHash, MinHashLSH
     from tqdm.auto import tqdm
@@ -154,7 +134,8 @@ def _near_duplicates_of(signatures, threshold: float, num_perm: int = 128) -> li
     kept: dict[str, MinHash] = {}
     dropped = []
     for i, values in enumerate(tqdm(signatures, desc="near dedup", unit="row", disable=len(signatures) < 20000)):
-        m = MinHash(num_perm=num_perm, hashvalues=np.asarray(values, dtype=fresh.hashvalues.dtype), scheme=fresh.scheme)
+        m = MinHash(hashvalues=np.asarray(values, dtype=fresh.hashvalues.dtype), permutations=fresh.permutations,
+                    scheme=fresh.scheme)
         if any(kept[c].jaccard(m) >= threshold for c in lsh.query(m)):
             dropped.append(i)
         else:
