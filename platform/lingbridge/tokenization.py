@@ -64,6 +64,7 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
         chars = len(chars)
         raise UserError(f"vocab_size {vocab_size} cannot hold the corpus's {chars} distinct characters plus pieces; "
                         f"raise vocab_size (e.g. to {max(2 * chars, vocab_size * 2)})") from None
+    tok = _rounded_scores(tok)
     tok.add_special_tokens([MASK_TOKEN])
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
@@ -78,6 +79,38 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
         additional_special_tokens=tags,
         model_max_length=model_max_length,
     )
+
+
+def _rounded_scores(tok, digits: int = 8):
+    """The trained Unigram with its piece scores rounded to `digits` decimals, and equal scores in one order.
+
+    The trainer sums and sorts in the iteration order of a Rust HashMap, which changes from run to run: from the
+    same corpus, scores differed in the 15th digit (enough to flip a few segmentations) and pieces of equal
+    score came in a different order (different ids), so two runs of one seeded, step-bound recipe trained
+    different models from the first step. Rounded, then sorted by score and piece after the special tokens,
+    the same corpus gives the same tokenizer (a difference of 1e-15 now changes a score only where it
+    straddles a rounding boundary).
+    """
+    import json
+
+    from tokenizers import Tokenizer
+
+    state = json.loads(tok.to_str())
+    vocab = [[piece, round(score, digits)] for piece, score in state["model"]["vocab"]]
+    specials = {t["content"] for t in state["added_tokens"]}
+    head = next((i for i, (piece, _) in enumerate(vocab) if piece not in specials), len(vocab))
+    vocab = vocab[:head] + sorted(vocab[head:], key=lambda entry: (-entry[1], entry[0]))
+    # the characters no kept piece covers come last, each 1e-4 below the one before down to a floor, in the
+    # HashMap's order (which of them get which score, too): from the first such step on, the same characters
+    # get the same scores, in code point order
+    steps = [i for i in range(head, len(vocab) - 1) if len(vocab[i][0]) == len(vocab[i + 1][0]) == 1
+             and abs(vocab[i][1] - vocab[i + 1][1] - 1e-4) < 1e-7]
+    tail = steps[0] if steps else len(vocab)
+    places = [i for i in range(tail, len(vocab)) if len(vocab[i][0]) == 1]
+    for i, char in zip(places, sorted(vocab[i][0] for i in places)):
+        vocab[i] = [char, vocab[i][1]]
+    state["model"]["vocab"] = vocab
+    return Tokenizer.from_str(json.dumps(state))
 
 
 TRAINED_MAX_LENGTH = 512  # the position table of the built-in tiny/base configs (models.TINY_XLMR, BASE_XLMR)
