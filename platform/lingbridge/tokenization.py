@@ -64,7 +64,7 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
         chars = len(chars)
         raise UserError(f"vocab_size {vocab_size} cannot hold the corpus's {chars} distinct characters plus pieces; "
                         f"raise vocab_size (e.g. to {max(2 * chars, vocab_size * 2)})") from None
-    tok = _rounded_scores(tok)
+    tok = _canonical_vocab(tok)
     tok.add_special_tokens([MASK_TOKEN])
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
@@ -81,7 +81,7 @@ def train_unigram_tokenizer(texts: Iterable[str], vocab_size: int = 8000, langua
     )
 
 
-def _rounded_scores(tok, digits: int = 8):
+def _canonical_vocab(tok, digits: int = 8):
     """The trained Unigram with its piece scores rounded to `digits` decimals, and equal scores in one order.
 
     The trainer sums and sorts in the iteration order of a Rust HashMap, which changes from run to run: from the
