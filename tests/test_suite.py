@@ -220,3 +220,26 @@ def test_readiness_on_the_suite_run_qa_and_retrieval(suite_run):
     assert {e["interval_method"] for e in ret["markets"].values()} == {"bootstrap"}
     assert all("involves no finetuning" in e["data_needed"]["verdict"] for e in ret["markets"].values())
     assert json.loads((suite_run / "markets.json").read_text())["task"] == "tatoeba"  # the latest assessment
+
+
+def test_answer_sentence_pairs_are_qnli_from_squad_rows():
+    context = "Tesla was born in 1856. He died in 1943! Was he rich? No."
+    zh = "特斯拉生于1856年。他于1943年去世。他富有吗？"
+    rows = [{"id": "q1", "question": "When did Tesla die?", "context": context, "lang": "en",
+             "answers": {"text": ["1943"], "answer_start": [context.index("1943")]}},
+            {"id": "q1", "question": "特斯拉哪年去世？", "context": zh, "lang": "zh",
+             "answers": {"text": ["1943"], "answer_start": [zh.index("1943")]}},
+            {"id": "q2", "question": "One?", "context": "Only one sentence here", "lang": "en",  # nothing to contrast
+             "answers": {"text": ["one"], "answer_start": [5]}},
+            {"id": "q3", "question": "Across?", "context": context, "lang": "en",  # the answer spans two sentences
+             "answers": {"text": ["1856. He"], "answer_start": [context.index("1856")]}}]
+    assert [context[a:b] for a, b in D.split_sentences(context)] == ["Tesla was born in 1856.", "He died in 1943!",
+                                                                      "Was he rich?", "No."]
+    assert [zh[a:b] for a, b in D.split_sentences(zh)] == ["特斯拉生于1856年。", "他于1943年去世。", "他富有吗？"]
+    pairs = D.answer_sentence_pairs(rows, seed=0)
+    assert [(p["lang"], p["label"]) for p in pairs] == [("en", "1"), ("en", "0"), ("zh", "1"), ("zh", "0")]
+    assert pairs[0]["text_pair"] == "He died in 1943!" and pairs[2]["text_pair"] == "他于1943年去世。"
+    assert "1943" not in pairs[1]["text_pair"] + pairs[3]["text_pair"]
+    assert D.answer_sentence_pairs(rows, seed=0) == pairs  # the negative is seeded by the question: the same each call
+    negatives = {D.answer_sentence_pairs(rows, seed=s)[1]["text_pair"] for s in range(20)}
+    assert len(negatives) > 1  # ... and the seed changes it

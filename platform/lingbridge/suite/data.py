@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,3 +268,41 @@ def write_jsonl(rows: list[dict], path: Path) -> Path:
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     return path
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of a paragraph's sentences: after . ! ? and a space, or after 。！？."""
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def answer_sentence_pairs(rows: list[dict], seed: int) -> list[dict]:
+    """QNLI from extractive QA, as GLUE built QNLI from SQuAD: (question, a sentence of its paragraph), label 1 if
+    the sentence holds the answer. Each question gives its answer sentence and one other sentence of the same
+    paragraph (seeded by the question id, so the choice is the same at every call), so the classes are balanced
+    and chance is 50%. A question whose paragraph is one sentence, or whose answer crosses a sentence boundary,
+    gives nothing."""
+    pairs = []
+    for r in rows:
+        context, start = r["context"], r["answers"]["answer_start"][0]
+        end = start + len(r["answers"]["text"][0])
+        spans = split_sentences(context)
+        holds = [i for i, (a, b) in enumerate(spans) if a <= start and end <= b]
+        if len(spans) < 2 or not holds:
+            continue
+        others = [i for i in range(len(spans)) if i != holds[0]]
+        other = random.Random(f"{seed}:{r['id']}").choice(others)
+        for i, label in ((holds[0], 1), (other, 0)):
+            a, b = spans[i]
+            pairs.append({"id": r["id"], "text": r["question"], "text_pair": context[a:b].strip(), "label": str(label),
+                          "lang": r["lang"]})
+    return pairs
