@@ -1,5 +1,7 @@
 """Does cross-lingual pretraining on real text transfer? Zero-shot from English, 3 seeds per init, on
-PAWS-X (sentence pairs) or XQuAD (extractive QA).
+PAWS-X (sentence pairs), XQuAD (extractive QA) or XQuAD-QNLI (XQuAD's questions and answers made into
+sentence-pair classification the way GLUE made QNLI from SQuAD: does this sentence of the paragraph hold the
+answer? One answer sentence and one other sentence per question, so chance is 50%).
 
 Three initialisations of the same architecture and tokenizer, each finetuned on English only and tested on
 held-out items in every language of the task:
@@ -13,13 +15,20 @@ in any language is a translation of a training item):
   pairs select the checkpoint, the remaining 1,400 English pairs train.
 - xquad: the suite's split, seed 0, a quarter of the 48 articles held out: their questions are the test set
   in every language; English questions of the other articles train (an eighth of them select the checkpoint).
+- xquad-qnli: the same articles as xquad (1,526 English training pairs, 172 to select the checkpoint, about 590
+  test pairs per language).
 Finetuning: every weight (no LoRA: a random model has nothing to freeze), the same hyperparameters for every
-init; seeds 1, 2, 3 change the head's initialisation and the batch order. Reports accuracy (PAWS-X) or F1
+init; seeds 1, 2, 3 change the head's initialisation and the batch order. Reports accuracy (PAWS-X, XQuAD-QNLI) or F1
 (XQuAD) per language, mean ± std over seeds, and the zero-shot average over the pretraining's languages;
 then, for each init's encoder as it is (no finetuning), Tatoeba sentence retrieval xx → en.
 
     nice -n 10 python benchmarks/transfer.py --pretrain                  # both pretrain runs, then PAWS-X
     python benchmarks/transfer.py --task xquad --runs mlm+tlm=runs/pretrain-a mlm=runs/pretrain-b
+    python benchmarks/transfer.py --task xquad-qnli --runs minilm=<all-MiniLM-L6-v2 folder> \
+        minilm+mlm+tlm=runs/a minilm+mlm=runs/b --finetune_args --learning_rate 5e-5 --num_train_epochs 3
+
+The random init is the first run's architecture and tokenizer. `--runs` takes any names; a run that is a
+checkpoint as it came (no pretraining of ours) is an init like the others.
 """
 
 from __future__ import annotations
@@ -37,18 +46,24 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets"
 sys.path.insert(0, str(ROOT / "platform"))
 TASK_LANGS = {"pawsx": ["en", "de", "es", "fr", "ja", "ko", "zh"],
-              "xquad": ["en", "de", "es", "zh", "ru", "vi", "ar"]}  # XQuAD's languages the parallel corpus has (not tr, th...)
-METRIC = {"pawsx": "accuracy", "xquad": "f1"}
+              "xquad": ["en", "de", "es", "zh", "ru", "vi", "ar"],  # XQuAD's languages the parallel corpus has (not tr, th...)
+              "xquad-qnli": ["en", "de", "es", "zh", "ru", "vi", "ar"]}
+METRIC = {"pawsx": "accuracy", "xquad": "f1", "xquad-qnli": "accuracy"}
+PAIRS = ("pawsx", "xquad-qnli")  # sentence-pair classification through the classification recipe
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
 
 
 def write_split(task: str, folder: Path, model: str, window: int = 128) -> dict[str, str]:
     """The task's offline split (the suite's, seed 0) as jsonl files the recipes read."""
-    from lingbridge.suite.data import pawsx_splits, write_jsonl, xquad_splits
+    from lingbridge.suite.data import answer_sentence_pairs, pawsx_splits, write_jsonl, xquad_splits
 
     if task == "pawsx":
         split = pawsx_splits(DATA, TASK_LANGS[task], max_train=None, max_test=500, dev_size=100, seed=0)
+    elif task == "xquad-qnli":  # the same article split as xquad; (question, sentence) pairs, GLUE's QNLI recipe
+        split = xquad_splits(DATA, TASK_LANGS[task], max_train=None, max_test=None, test_share=0.25, seed=0)
+        split.train, split.dev, split.test = (answer_sentence_pairs(rows, seed=0)
+                                              for rows in (split.train, split.dev, split.test))
     else:
         from transformers import AutoTokenizer
 
@@ -60,7 +75,7 @@ def write_split(task: str, folder: Path, model: str, window: int = 128) -> dict[
             clip_questions(rows, tokenizer, window // 2)
     files = {}
     for name, rows in (("train", split.train), ("validation", split.dev), ("test", split.test)):
-        if task == "pawsx":
+        if task in PAIRS:
             rows = [{"text": r["text"], "text_pair": r["text_pair"], "label": str(r["label"]), "lang": r["lang"]}
                     for r in rows]
         files[name] = str(write_jsonl(rows, folder / f"{task}-{name}.jsonl"))
@@ -87,7 +102,7 @@ def finetune(task: str, init: str, model: str, seed: int, files: dict, out: Path
     common = ["--model_name_or_path", model, "--train_file", files["train"], "--validation_file", files["validation"],
               "--test_file", files["test"], "--train_languages", "en", "--use_lora", "false", "--seed", str(seed),
               "--output_dir", str(run), "--overwrite_output_dir", "--disable_tqdm", "true", "--report_to", "none"]
-    if task == "pawsx":
+    if task in PAIRS:
         cmd = [sys.executable, str(ROOT / "recipes" / "finetune_classification.py"),
                "--config", str(ROOT / "recipes" / "configs" / "finetune_classification" / "tiny.yaml"), *common,
                "--text_pair_column", "text_pair", "--label_list", "0", "1", "--learning_rate", "3e-4",
@@ -104,7 +119,7 @@ def finetune(task: str, init: str, model: str, seed: int, files: dict, out: Path
         if done.returncode:
             raise SystemExit(f"{init} seed {seed} failed:\n{done.stderr[-3000:]}")
     record = json.loads((run / "lingbridge_run.json").read_text())
-    percent = 100 if task == "pawsx" else 1  # accuracy is a fraction; the QA recipe reports F1 in %
+    percent = 100 if task in PAIRS else 1  # accuracy is a fraction; the QA recipe reports F1 in %
     return {lang: percent * row[METRIC[task]] for lang, row in record["metrics"]["per_language"].items()
             if lang in TASK_LANGS[task]}
 
@@ -165,7 +180,7 @@ def main() -> None:
         return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
 
     names = list(inits)
-    what = "PAWS-X accuracy" if task == "pawsx" else "XQuAD F1"
+    what = {"pawsx": "PAWS-X accuracy", "xquad": "XQuAD F1", "xquad-qnli": "XQuAD-QNLI accuracy"}[task]
     print(f"\n{what} (%), mean ± std over seeds " + ", ".join(map(str, args.seeds)) + "; en = source, others zero-shot")
     print("| lang | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for lang in [*langs, "zero-shot avg"]:
