@@ -69,8 +69,8 @@ def main(argv=None):
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.retrieval import alignment_report, log_alignment
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
-    from lingbridge.tasks.mlm import (TASK, has_language_tags, load_pretraining_corpus, perplexity_per_language,
-                                      predict_masked_only, stream_position)
+    from lingbridge.tasks.mlm import (TASK, has_language_tags, head_warmup, load_pretraining_corpus,
+                                      perplexity_per_language, predict_masked_only, stream_position)
     from lingbridge.tokenization import fertility, load_or_train_tokenizer
     from lingbridge.training import build_trainer, logger, plot_loss_curves, setup_logging
 
@@ -108,6 +108,8 @@ def main(argv=None):
     if args.sparse_prediction and not predict_masked_only(model):  # the same loss, a fraction of the head's work
         logger.info("sparse_prediction: %s's MLM head is not one it knows; every position is predicted", type(model).__name__)
     callbacks, checkpoint = [], run.last_checkpoint()
+    if args.head_warmup_steps:
+        callbacks.append(head_warmup(model, args.head_warmup_steps))
     if corpus.stream is not None:
         from lingbridge.data.streaming import stream_state_callback
 

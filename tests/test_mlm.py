@@ -52,3 +52,36 @@ def test_same_loss_and_gradients_from_the_masked_positions_only(model_class, con
 
 def test_an_unknown_head_is_left_alone():
     assert predict_masked_only(torch.nn.Linear(2, 2)) is False
+
+
+def test_head_warmup_trains_the_head_alone_then_everything(tmp_path):
+    """A new MLM head learns for the first steps with the encoder still; then every weight trains."""
+    from datasets import Dataset
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from lingbridge.tasks.mlm import head_warmup
+
+    config = BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=40)
+    torch.manual_seed(0)
+    model = BertForMaskedLM(config)
+    ids = torch.randint(5, 200, (16, 12))
+    data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
+    snapshots = []
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+
+    args = TrainingArguments(tmp_path, max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
+                             report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    Trainer(model=model, args=args, train_dataset=data, callbacks=[head_warmup(model, 2), Snapshot()]).train()
+
+    def moved(a, b, prefix):
+        return [n for n in a if n.startswith(prefix) and not torch.equal(a[n], b[n])]
+
+    for step in (0, 1):  # steps 1 and 2: the head moved, no encoder weight did (tied embeddings included)
+        before = start if step == 0 else snapshots[0]
+        assert moved(before, snapshots[step], "cls.") and not moved(before, snapshots[step], "bert.")
+    assert moved(snapshots[1], snapshots[2], "bert.")  # step 3: everything trains

@@ -31,6 +31,11 @@ class PretrainArguments:
         metadata={"help": "In training, project only the masked positions onto the vocabulary (ModernBERT's sparse "
                           "prediction): the same loss and gradients without the ~85% of the MLM head's work that no "
                           "loss reads (BERT- and RoBERTa-style heads; others train as usual)."})
+    head_warmup_steps: int = field(
+        default=0,
+        metadata={"help": "Train only the MLM head for the first N optimizer steps, then everything: for a checkpoint "
+                          "whose MLM head is new (sentence-transformers and distilled checkpoints ship none), so a "
+                          "random head does not rewrite the encoder it sits on."})
     language_tags: bool = field(default=True, metadata={"help": "Prefix each side of a TLM pair with its <lang_xx> token."})
     pack_sequences: bool | None = field(
         default=None,
@@ -69,6 +74,8 @@ class PretrainArguments:
             self.pack_sequences = True  # run_mlm's default: full blocks, no padding (--line_by_line turns it off)
         if not 0 <= self.tlm_ratio < 1:
             raise UserError(f"tlm_ratio must be in [0, 1), got {self.tlm_ratio}")
+        if self.head_warmup_steps < 0:
+            raise UserError(f"head_warmup_steps must be >= 0, got {self.head_warmup_steps}")
         if self.shuffle_buffer < 0 or self.eval_rows < 0 or self.tokenizer_rows < 1:
             raise UserError("shuffle_buffer and eval_rows must be >= 0 and tokenizer_rows >= 1, got "
                             f"{self.shuffle_buffer}, {self.eval_rows}, {self.tokenizer_rows}")
@@ -133,6 +140,24 @@ def collator(tokenizer, mlm_probability: float = 0.15):
 
     return DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability,
                                            pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+
+
+def head_warmup(model, steps: int):
+    """A callback that keeps the encoder (`model.base_model`, tied input embeddings included) still for the first
+    `steps` optimizer steps while the head learns: it drops the encoder's gradients just before each of those
+    steps (AdamW skips a parameter without one). Gradients are dropped after DDP has averaged them, so every
+    rank drops the same ones; nothing is re-wrapped or re-created. A resumed run past `steps` trains everything."""
+    from transformers import TrainerCallback
+
+    body = list(model.base_model.parameters())
+
+    class HeadWarmup(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):
+            if state.global_step < steps:
+                for p in body:
+                    p.grad = None
+
+    return HeadWarmup()
 
 
 def predict_masked_only(model) -> bool:
