@@ -89,7 +89,7 @@ class CleaningEngineArguments:
             try:
                 import ray  # noqa: F401
             except ImportError:
-                raise UserError("cleaning_executor ray needs Ray: pip install 'ray[default]'") from None
+                raise UserError("cleaning_executor ray needs Ray: pip install 'lingbridge[corpus]' (or ray)") from None
 
 
 # ---- helpers shared by the stages ------------------------------------------------------------------
