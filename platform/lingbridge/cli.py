@@ -175,6 +175,7 @@ def accelerate_args(num_processes: int | None, accelerate_config: str | None) ->
     Two or more processes use accelerate's multi-process launcher (`--multi_gpu`): DDP on GPUs and, on a
     machine without GPUs, gloo DDP on the CPU (the recipes ask for the CPU backend; `--cpu` would start
     one process). Without a config file, precision and dynamo are named so accelerate warns about nothing.
+    On a machine without an accelerator, each process gets its share of the cores (below).
     """
     import os
 
@@ -185,11 +186,33 @@ def accelerate_args(num_processes: int | None, accelerate_config: str | None) ->
         out += ["--num_processes", str(num_processes), "--num_machines", "1"]
         if num_processes > 1 and not accelerate_config:
             out.append("--multi_gpu")
-    if not accelerate_config and not os.path.isfile(default_config_file):
+    default_config = os.path.isfile(default_config_file)
+    if not accelerate_config and not default_config:
         if num_processes is None:
             out += ["--num_processes", "1", "--num_machines", "1"]
         out += ["--mixed_precision", "no", "--dynamo_backend", "no"]
+    if not accelerate_config and (num_processes is not None or not default_config):
+        out += cpu_threads(num_processes or 1)
     return out
+
+
+def cpu_threads(processes: int) -> list[str]:
+    """`--num_cpu_threads_per_process` for a machine without an accelerator: its physical cores shared out.
+
+    `accelerate launch` sets OMP_NUM_THREADS=1 for every process unless it is given `--cpu` (which would
+    force one process) or a thread count, so a one-process CPU run used one core of many. The user's own
+    OMP_NUM_THREADS wins, as with accelerate.
+    """
+    import os
+
+    import psutil
+    import torch
+
+    if "OMP_NUM_THREADS" in os.environ or torch.accelerator.is_available():
+        return []
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = min(psutil.cpu_count(logical=False) or usable, usable)
+    return ["--num_cpu_threads_per_process", str(max(1, cores // processes))]
 
 
 def launch(launch_args: list[str], script: str, script_args: list[str]) -> int:
