@@ -69,7 +69,7 @@ def main(argv=None):
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.retrieval import alignment_report, log_alignment
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
-    from lingbridge.tasks.mlm import (TASK, has_language_tags, head_warmup, load_pretraining_corpus,
+    from lingbridge.tasks.mlm import (TASK, has_language_tags, head_warmup, head_warmup_engine, load_pretraining_corpus,
                                       perplexity_per_language, predict_masked_only, stream_position)
     from lingbridge.tokenization import fertility, load_or_train_tokenizer
     from lingbridge.training import build_trainer, logger, plot_loss_curves, setup_logging
@@ -80,6 +80,9 @@ def main(argv=None):
     check_model_source(model_args.tokenizer_name, "tokenizer_name")
     if args.config_overrides and model_args.model_name_or_path:
         raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
+    if args.head_warmup_steps and (engine_name := head_warmup_engine(training_args)):
+        raise UserError(f"head_warmup_steps cannot hold the encoder still under {engine_name}, which keeps gradients "
+                        "outside the parameters; use DDP or FSDP2 (fsdp_version: 2), or head_warmup_steps 0")
     run = start_run("pretrain", run_args, training_args)
     logger.info("config: %s", config_dict(model_args, data_args, args))
 
@@ -109,7 +112,7 @@ def main(argv=None):
         logger.info("sparse_prediction: %s's MLM head is not one it knows; every position is predicted", type(model).__name__)
     callbacks, checkpoint = [], run.last_checkpoint()
     if args.head_warmup_steps:
-        callbacks.append(head_warmup(model, args.head_warmup_steps))
+        callbacks.append(head_warmup(args.head_warmup_steps))
     if corpus.stream is not None:
         from lingbridge.data.streaming import stream_state_callback
 

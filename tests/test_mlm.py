@@ -76,7 +76,7 @@ def test_head_warmup_trains_the_head_alone_then_everything(tmp_path):
     args = TrainingArguments(tmp_path, max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
                              report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True)
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
-    Trainer(model=model, args=args, train_dataset=data, callbacks=[head_warmup(model, 2), Snapshot()]).train()
+    Trainer(model=model, args=args, train_dataset=data, callbacks=[head_warmup(2), Snapshot()]).train()
 
     def moved(a, b, prefix):
         return [n for n in a if n.startswith(prefix) and not torch.equal(a[n], b[n])]
@@ -85,3 +85,85 @@ def test_head_warmup_trains_the_head_alone_then_everything(tmp_path):
         before = start if step == 0 else snapshots[0]
         assert moved(before, snapshots[step], "cls.") and not moved(before, snapshots[step], "bert.")
     assert moved(snapshots[1], snapshots[2], "bert.")  # step 3: everything trains
+
+
+FSDP2_HEAD_WARMUP = """
+import torch, torch.distributed as dist
+from types import SimpleNamespace
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
+from transformers import BertConfig, BertForMaskedLM
+from lingbridge.tasks.mlm import head_warmup
+
+dist.init_process_group("gloo")
+mesh = init_device_mesh("cpu", (dist.get_world_size(),))
+torch.manual_seed(0)
+model = BertForMaskedLM(BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                   intermediate_size=64, max_position_embeddings=40))
+callback = head_warmup(1)  # made before the model is sharded, as in the recipe (the Trainer shards it later)
+for layer in model.bert.encoder.layer:
+    fully_shard(layer, mesh=mesh)
+fully_shard(model, mesh=mesh)  # as accelerate's FSDP2: the parameters become sharded DTensors
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+full = lambda: {n: p.full_tensor().clone() for n, p in model.named_parameters()}
+ids = torch.randint(5, 200, (4, 12))
+for step in range(2):
+    before = full()
+    model(input_ids=ids, labels=ids).loss.backward()
+    callback.on_pre_optimizer_step(None, SimpleNamespace(global_step=step), None, model=model)
+    optimizer.step()
+    optimizer.zero_grad()
+    after = full()
+    moved = {part: any(not torch.equal(before[n], after[n]) for n in after if n.startswith(part)) for part in ("cls.", "bert.")}
+    print(f"rank {dist.get_rank()} step {step + 1} head moved {moved['cls.']} encoder moved {moved['bert.']}")
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_head_warmup_holds_the_encoder_still_under_fsdp2(tmp_path):
+    """FSDP2 (accelerate's `fsdp_version: 2`) replaces the parameters with sharded ones when the model is prepared,
+    after the callback exists: the callback must find the live ones. Two gloo processes, real `fully_shard`."""
+    import sys
+
+    from conftest import run_cli
+
+    script = tmp_path / "fsdp2_head_warmup.py"
+    script.write_text(FSDP2_HEAD_WARMUP, encoding="utf-8")
+    proc = run_cli([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)], cwd=tmp_path,
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        assert f"rank {rank} step 1 head moved True encoder moved False" in proc.stdout, proc.stdout
+        assert f"rank {rank} step 2 head moved True encoder moved True" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("env, flags, engine", [
+    ({}, {}, None),
+    ({"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2"}, {}, None),
+    ({"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"}, {}, "FSDP version 1"),
+    ({"ACCELERATE_USE_DEEPSPEED": "true"}, {}, "DeepSpeed"),
+    ({}, {"fsdp": "full_shard", "fsdp_config": {"version": 1}}, "FSDP version 1"),
+])
+def test_head_warmup_knows_the_engines_it_cannot_hold_still(env, flags, engine, monkeypatch):
+    from types import SimpleNamespace
+
+    from lingbridge.tasks.mlm import head_warmup_engine
+
+    for key in ("ACCELERATE_USE_FSDP", "FSDP_VERSION", "ACCELERATE_USE_DEEPSPEED"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = SimpleNamespace(deepspeed=None, fsdp=flags.get("fsdp", ""), fsdp_config=flags.get("fsdp_config"))
+    assert head_warmup_engine(args) == engine
+
+
+def test_head_warmup_under_fsdp1_is_refused_before_anything_is_created(tmp_path):
+    """Launched under FSDP1 (accelerate's environment), the recipe says so in one line and writes nothing."""
+    from conftest import config, recipe, run_cli
+
+    out = tmp_path / "run"
+    proc = run_cli([*recipe("pretrain"), "--config", config("pretrain"), "--head_warmup_steps", "5",
+                    "--output_dir", str(out)], env={"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"}, cwd=tmp_path)
+    assert proc.returncode == 2 and "error: head_warmup_steps cannot hold the encoder still under FSDP version 1" in proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,7 @@ language always comes first. Perplexity is reported per language.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 from ..errors import UserError
@@ -142,22 +143,40 @@ def collator(tokenizer, mlm_probability: float = 0.15):
                                            pad_to_multiple_of=8 if torch.cuda.is_available() else None)
 
 
-def head_warmup(model, steps: int):
+def head_warmup(steps: int):
     """A callback that keeps the encoder (`model.base_model`, tied input embeddings included) still for the first
     `steps` optimizer steps while the head learns: it drops the encoder's gradients just before each of those
     steps (AdamW skips a parameter without one). Gradients are dropped after DDP has averaged them, so every
-    rank drops the same ones; nothing is re-wrapped or re-created. A resumed run past `steps` trains everything."""
+    rank drops the same ones; nothing is re-wrapped or re-created. The parameters are the live model's at each
+    step: FSDP2 replaces them with sharded ones when the Trainer prepares the model. A resumed run past `steps`
+    trains everything. DeepSpeed and FSDP1 keep gradients outside the parameters: `head_warmup_engine` refuses
+    them before the run starts."""
     from transformers import TrainerCallback
 
-    body = list(model.base_model.parameters())
-
     class HeadWarmup(TrainerCallback):
-        def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
             if state.global_step < steps:
-                for p in body:
+                for p in model.base_model.parameters():
                     p.grad = None
 
     return HeadWarmup()
+
+
+def head_warmup_engine(training_args) -> str | None:
+    """The distributed engine that `--head_warmup_steps` cannot hold the encoder still under, or None.
+
+    DeepSpeed's optimizer steps on its own flat copies of the gradients and FSDP1 flattens the parameters, so
+    dropping a parameter's gradient changes nothing there; DDP, FSDP2 and one process are fine. Read from
+    accelerate launch's environment (the recipes' way) and from `--deepspeed` / `--fsdp` (Trainer's own).
+    """
+    env = os.environ
+    if training_args.deepspeed or env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return "DeepSpeed"
+    if env.get("ACCELERATE_USE_FSDP", "").lower() == "true" and env.get("FSDP_VERSION", "1") == "1":
+        return "FSDP version 1"
+    if training_args.fsdp and int((training_args.fsdp_config or {}).get("version", 2)) == 1:
+        return "FSDP version 1"
+    return None
 
 
 def predict_masked_only(model) -> bool:
