@@ -32,6 +32,21 @@ def parse(argv=None):
                          CleaningEngineArguments, TrainingArguments), argv)
 
 
+def check(configs) -> None:
+    """The checks that need no data (`lingbridge.runs.validate_recipe` runs them before launching; `main` again)."""
+    from lingbridge.models import check_model_source
+    from lingbridge.tasks.mlm import head_warmup_engine
+
+    model_args, args, training_args = configs[0], configs[3], configs[6]
+    check_model_source(model_args.model_name_or_path)
+    check_model_source(model_args.tokenizer_name, "tokenizer_name")
+    if args.config_overrides and model_args.model_name_or_path:
+        raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
+    if args.head_warmup_steps and (engine := head_warmup_engine(training_args)):
+        raise UserError(f"head_warmup_steps cannot hold the encoder still under {engine}, which keeps gradients "
+                        "outside the parameters; use DDP or FSDP2 (fsdp_version: 2), or head_warmup_steps 0")
+
+
 def plan_data(configs) -> dict:
     """What `lingbridge plan` needs: training rows (after language sampling, plus TLM pairs) and sample texts."""
     from lingbridge.data import load_splits, sample_by_language
@@ -64,25 +79,19 @@ def main(argv=None):
     from datasets import concatenate_datasets
     from transformers import set_seed
 
-    from lingbridge.models import build_model, check_model_source
+    from lingbridge.models import build_model
     from lingbridge.hub import push_finished_run
     from lingbridge.record import RunRecord, config_dict
     from lingbridge.retrieval import alignment_report, log_alignment
     from lingbridge.runs import finish_run, prepare_run, save_model, start_run
-    from lingbridge.tasks.mlm import (TASK, has_language_tags, head_warmup, head_warmup_engine, load_pretraining_corpus,
+    from lingbridge.tasks.mlm import (TASK, has_language_tags, head_warmup, load_pretraining_corpus,
                                       perplexity_per_language, predict_masked_only, stream_position)
     from lingbridge.tokenization import fertility, load_or_train_tokenizer
     from lingbridge.training import build_trainer, logger, plot_loss_curves, setup_logging
 
     setup_logging(training_args)
     set_seed(training_args.seed)  # before any model is built: heads are initialised randomly
-    check_model_source(model_args.model_name_or_path)
-    check_model_source(model_args.tokenizer_name, "tokenizer_name")
-    if args.config_overrides and model_args.model_name_or_path:
-        raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
-    if args.head_warmup_steps and (engine_name := head_warmup_engine(training_args)):
-        raise UserError(f"head_warmup_steps cannot hold the encoder still under {engine_name}, which keeps gradients "
-                        "outside the parameters; use DDP or FSDP2 (fsdp_version: 2), or head_warmup_steps 0")
+    check([model_args, data_args, clean_args, args, run_args, engine, training_args])
     run = start_run("pretrain", run_args, training_args)
     logger.info("config: %s", config_dict(model_args, data_args, args))
 

@@ -162,8 +162,11 @@ def test_head_warmup_under_fsdp1_is_refused_before_anything_is_created(tmp_path)
     """Launched under FSDP1 (accelerate's environment), the recipe says so in one line and writes nothing."""
     from conftest import config, recipe, run_cli
 
-    out = tmp_path / "run"
-    proc = run_cli([*recipe("pretrain"), "--config", config("pretrain"), "--head_warmup_steps", "5",
-                    "--output_dir", str(out)], env={"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"}, cwd=tmp_path)
-    assert proc.returncode == 2 and "error: head_warmup_steps cannot hold the encoder still under FSDP version 1" in proc.stderr
-    assert list(tmp_path.iterdir()) == []
+    import sys
+
+    options = ["--config", config("pretrain"), "--head_warmup_steps", "5", "--output_dir", str(tmp_path / "run")]
+    for command in (recipe("pretrain"), [sys.executable, "-m", "lingbridge.cli", "train", "pretrain"]):  # and the launcher
+        proc = run_cli([*command, *options], env={"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"}, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "error: head_warmup_steps cannot hold the encoder still under FSDP version 1" in proc.stderr
+        assert list(tmp_path.iterdir()) == []
