@@ -42,6 +42,9 @@ def check(configs) -> None:
     check_model_source(model_args.tokenizer_name, "tokenizer_name")
     if args.config_overrides and model_args.model_name_or_path:
         raise UserError("config_overrides applies to from-scratch models (config_name), not to model_name_or_path")
+    if 0 < training_args.max_steps <= args.head_warmup_steps:
+        raise UserError(f"head_warmup_steps ({args.head_warmup_steps}) must be below max_steps "
+                        f"({training_args.max_steps}), or the encoder never trains")
     if args.head_warmup_steps and (engine := head_warmup_engine(training_args)):
         raise UserError(f"head_warmup_steps cannot hold the encoder still under {engine}, which keeps gradients "
                         "outside the parameters; use DDP or FSDP2 (fsdp_version: 2), or head_warmup_steps 0")

@@ -158,6 +158,19 @@ def test_head_warmup_knows_the_engines_it_cannot_hold_still(env, flags, engine, 
     assert head_warmup_engine(args) == engine
 
 
+def test_head_warmup_longer_than_training_is_refused():
+    from conftest import config
+
+    from lingbridge.errors import UserError
+    from lingbridge.recipes import pretrain
+
+    configs = list(pretrain.parse(["--config", config("pretrain"), "--max_steps", "50", "--head_warmup_steps", "50"])[:-1])
+    with pytest.raises(UserError, match=r"head_warmup_steps \(50\) must be below max_steps \(50\)"):
+        pretrain.check(configs)
+    configs[6].max_steps = 51
+    pretrain.check(configs)
+
+
 def test_head_warmup_under_fsdp1_is_refused_before_anything_is_created(tmp_path):
     """Launched under FSDP1 (accelerate's environment), the recipe says so in one line and writes nothing."""
     from conftest import config, recipe, run_cli
