@@ -124,7 +124,7 @@ def main(argv=None):
         logger.info("sparse_prediction: %s's MLM head is not one it knows; every position is predicted", type(model).__name__)
     callbacks, checkpoint = [], run.last_checkpoint()
     if args.head_warmup_steps:
-        callbacks.append(head_warmup(args.head_warmup_steps))
+        callbacks.append(head_warmup(args.head_warmup_steps, args.head_warmup_learning_rate))
     if corpus.stream is not None:
         from lingbridge.data.streaming import stream_state_callback
 

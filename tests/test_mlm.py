@@ -67,24 +67,62 @@ def test_head_warmup_trains_the_head_alone_then_everything(tmp_path):
     model = BertForMaskedLM(config)
     ids = torch.randint(5, 200, (16, 12))
     data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
-    snapshots = []
+    snapshots, computed = [], []
 
     class Snapshot(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):  # runs before head_warmup's
+            computed.append(any(p.grad is not None for p in model.bert.parameters()))
+
         def on_step_end(self, args, state, control, **kwargs):
             snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
 
     args = TrainingArguments(tmp_path, max_steps=3, per_device_train_batch_size=8, learning_rate=1e-2,
                              report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True)
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
-    Trainer(model=model, args=args, train_dataset=data, callbacks=[head_warmup(2), Snapshot()]).train()
+    Trainer(model=model, args=args, train_dataset=data, callbacks=[Snapshot(), head_warmup(2)]).train()
 
     def moved(a, b, prefix):
         return [n for n in a if n.startswith(prefix) and not torch.equal(a[n], b[n])]
 
+    assert all(p.requires_grad for p in model.parameters())  # nothing is left frozen
     for step in (0, 1):  # steps 1 and 2: the head moved, no encoder weight did (tied embeddings included)
         before = start if step == 0 else snapshots[0]
         assert moved(before, snapshots[step], "cls.") and not moved(before, snapshots[step], "bert.")
     assert moved(snapshots[1], snapshots[2], "bert.")  # step 3: everything trains
+    assert computed == [False, False, True]  # one process: no encoder backward while the head warms up
+
+
+def test_head_warmup_steps_run_at_their_own_learning_rate(tmp_path):
+    """--head_warmup_learning_rate: the head-only steps use it, then the schedule takes over as if untouched."""
+    from datasets import Dataset
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from lingbridge.tasks.mlm import head_warmup
+
+    config = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=20)
+    ids = torch.randint(5, 100, (32, 8))
+    data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
+    used = []
+
+    class Rates(TrainerCallback):
+        def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+            used.append({group["lr"] for group in optimizer.param_groups})
+
+    args = TrainingArguments(tmp_path, max_steps=4, per_device_train_batch_size=8, learning_rate=1e-3,
+                             lr_scheduler_type="constant", report_to="none", save_strategy="no", use_cpu=True,
+                             disable_tqdm=True)
+    Trainer(model=BertForMaskedLM(config), args=args, train_dataset=data,
+            callbacks=[head_warmup(2, learning_rate=0.5), Rates()]).train()
+    assert used == [{0.5}, {0.5}, {1e-3}, {1e-3}]
+
+
+def test_a_head_warmup_rate_without_warmup_steps_is_refused():
+    from lingbridge.errors import UserError
+    from lingbridge.tasks.mlm import PretrainArguments
+
+    with pytest.raises(UserError, match="head_warmup_learning_rate"):
+        PretrainArguments(head_warmup_learning_rate=1e-3)
 
 
 FSDP2_HEAD_WARMUP = """
@@ -136,6 +174,56 @@ def test_head_warmup_holds_the_encoder_still_under_fsdp2(tmp_path):
     for rank in (0, 1):
         assert f"rank {rank} step 1 head moved True encoder moved False" in proc.stdout, proc.stdout
         assert f"rank {rank} step 2 head moved True encoder moved True" in proc.stdout, proc.stdout
+
+
+DDP_HEAD_WARMUP = """
+import torch
+from datasets import Dataset
+from transformers import BertConfig, BertForMaskedLM, Trainer, TrainerCallback, TrainingArguments
+from lingbridge.tasks.mlm import head_warmup
+
+torch.manual_seed(0)
+model = BertForMaskedLM(BertConfig(vocab_size=200, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=64, max_position_embeddings=40))
+ids = torch.randint(5, 200, (32, 12))
+data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
+
+class Report(TrainerCallback):
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+        self.rate = optimizer.param_groups[0]["lr"]
+
+    def on_step_end(self, args, state, control, **kwargs):
+        moved = {part: any(not torch.equal(self.before[n], p) for n, p in model.named_parameters() if n.startswith(part))
+                 for part in ("cls.", "bert.")}
+        print(f"rank {args.process_index} of {args.world_size} step {state.global_step} head moved {moved['cls.']} "
+              f"encoder moved {moved['bert.']} lr {self.rate}", flush=True)
+
+args = TrainingArguments("out", max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3, lr_scheduler_type="constant",
+                         report_to="none", save_strategy="no", use_cpu=True, disable_tqdm=True, ddp_backend="gloo")
+Trainer(model=model, args=args, train_dataset=data, callbacks=[head_warmup(2, learning_rate=0.01), Report()]).train()
+"""
+
+
+@pytest.mark.slow
+def test_head_warmup_holds_the_encoder_still_under_ddp(tmp_path):
+    """Two processes, the Trainer's own DDP: every parameter must get its gradient (DDP's reducer expects them), so
+    the encoder's are dropped after the all-reduce instead of never computed; the head's rate holds on each rank."""
+    import sys
+
+    from conftest import run_cli
+
+    script = tmp_path / "ddp_head_warmup.py"
+    script.write_text(DDP_HEAD_WARMUP, encoding="utf-8")
+    proc = run_cli([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)], cwd=tmp_path,
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        for step in (1, 2):
+            assert f"rank {rank} of 2 step {step} head moved True encoder moved False lr 0.01" in proc.stdout, proc.stdout
+        assert f"rank {rank} of 2 step 3 head moved True encoder moved True lr 0.001" in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize("env, flags, engine", [

@@ -37,6 +37,11 @@ class PretrainArguments:
         metadata={"help": "Train only the MLM head for the first N optimizer steps, then everything: for a checkpoint "
                           "whose MLM head is new (sentence-transformers and distilled checkpoints ship none), so a "
                           "random head does not rewrite the encoder it sits on."})
+    head_warmup_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Learning rate of the head alone during head_warmup_steps (default: the schedule's). A new "
+                          "head is a probe on a still encoder: it takes a rate 10-100x the encoder's, which would "
+                          "rewrite the encoder if it trained too. The logged learning_rate stays the schedule's."})
     language_tags: bool = field(default=True, metadata={"help": "Prefix each side of a TLM pair with its <lang_xx> token."})
     pack_sequences: bool | None = field(
         default=None,
@@ -77,6 +82,9 @@ class PretrainArguments:
             raise UserError(f"tlm_ratio must be in [0, 1), got {self.tlm_ratio}")
         if self.head_warmup_steps < 0:
             raise UserError(f"head_warmup_steps must be >= 0, got {self.head_warmup_steps}")
+        if self.head_warmup_learning_rate is not None and not (self.head_warmup_learning_rate > 0 and self.head_warmup_steps):
+            raise UserError(f"head_warmup_learning_rate ({self.head_warmup_learning_rate}) needs head_warmup_steps > 0 "
+                            "and a rate > 0")
         if self.shuffle_buffer < 0 or self.eval_rows < 0 or self.tokenizer_rows < 1:
             raise UserError("shuffle_buffer and eval_rows must be >= 0 and tokenizer_rows >= 1, got "
                             f"{self.shuffle_buffer}, {self.eval_rows}, {self.tokenizer_rows}")
@@ -143,10 +151,13 @@ def collator(tokenizer, mlm_probability: float = 0.15):
                                            pad_to_multiple_of=8 if torch.cuda.is_available() else None)
 
 
-def head_warmup(steps: int):
+def head_warmup(steps: int, learning_rate: float | None = None):
     """A callback that keeps the encoder (`model.base_model`, tied input embeddings included) still for the first
     `steps` optimizer steps while the head learns: it drops the encoder's gradients just before each of those
-    steps (AdamW skips a parameter without one). Gradients are dropped after DDP has averaged them, so every
+    steps (AdamW skips a parameter without one); in one process it freezes the encoder instead, which also
+    spares the encoder's backward pass. With `learning_rate`, those steps run at that rate instead of
+    the schedule's (the scheduler sets its own again right after each step, so the encoder's schedule is
+    untouched). Gradients are dropped after DDP has averaged them, so every
     rank drops the same ones; nothing is re-wrapped or re-created. The parameters are the live model's at each
     step: FSDP2 replaces them with sharded ones when the Trainer prepares the model. A resumed run past `steps`
     trains everything. DeepSpeed and FSDP1 keep gradients outside the parameters: `head_warmup_engine` refuses
@@ -154,10 +165,31 @@ def head_warmup(steps: int):
     from transformers import TrainerCallback
 
     class HeadWarmup(TrainerCallback):
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        frozen = False
+
+        def freeze(self, model, frozen: bool):
+            if frozen != self.frozen:
+                for p in model.base_model.parameters():
+                    p.requires_grad_(not frozen)
+                self.frozen = frozen
+
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
+            # one process: freeze the encoder outright, so backward stops at the head (a head-only step costs a
+            # fraction of a full one, and clipping sees the head's gradients only). DDP and FSDP expect every
+            # parameter they wrapped to get a gradient, so there the gradients are dropped instead (below).
+            if args.world_size == 1 and not args.fsdp and os.environ.get("ACCELERATE_USE_FSDP", "").lower() != "true":
+                self.freeze(model, state.global_step < steps)
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            self.freeze(model, False)
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
             if state.global_step < steps:
                 for p in model.base_model.parameters():
                     p.grad = None
+                if learning_rate is not None:
+                    for group in optimizer.param_groups:
+                        group["lr"] = learning_rate
 
     return HeadWarmup()
 
