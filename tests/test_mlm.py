@@ -125,6 +125,20 @@ def test_a_head_warmup_rate_without_warmup_steps_is_refused():
         PretrainArguments(head_warmup_learning_rate=1e-3)
 
 
+def on_two_gloo_processes(script: str, tmp_path) -> str:
+    """Run a script under torch.distributed.run on two CPU processes; its stdout."""
+    import sys
+
+    from conftest import run_cli
+
+    path = tmp_path / "two_processes.py"
+    path.write_text(script, encoding="utf-8")
+    proc = run_cli([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(path)], cwd=tmp_path,
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
 FSDP2_HEAD_WARMUP = """
 import torch, torch.distributed as dist
 from types import SimpleNamespace
@@ -162,18 +176,10 @@ dist.destroy_process_group()
 def test_head_warmup_holds_the_encoder_still_under_fsdp2(tmp_path):
     """FSDP2 (accelerate's `fsdp_version: 2`) replaces the parameters with sharded ones when the model is prepared,
     after the callback exists: the callback must find the live ones. Two gloo processes, real `fully_shard`."""
-    import sys
-
-    from conftest import run_cli
-
-    script = tmp_path / "fsdp2_head_warmup.py"
-    script.write_text(FSDP2_HEAD_WARMUP, encoding="utf-8")
-    proc = run_cli([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)], cwd=tmp_path,
-                   timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = on_two_gloo_processes(FSDP2_HEAD_WARMUP, tmp_path)
     for rank in (0, 1):
-        assert f"rank {rank} step 1 head moved True encoder moved False" in proc.stdout, proc.stdout
-        assert f"rank {rank} step 2 head moved True encoder moved True" in proc.stdout, proc.stdout
+        assert f"rank {rank} step 1 head moved True encoder moved False" in out, out
+        assert f"rank {rank} step 2 head moved True encoder moved True" in out, out
 
 
 DDP_HEAD_WARMUP = """
@@ -211,19 +217,11 @@ Trainer(model=model, args=args, train_dataset=data, callbacks=[head_warmup(2, le
 def test_head_warmup_holds_the_encoder_still_under_ddp(tmp_path):
     """Two processes, the Trainer's own DDP: every parameter must get its gradient (DDP's reducer expects them), so
     the encoder's are dropped after the all-reduce instead of never computed; the head's rate holds on each rank."""
-    import sys
-
-    from conftest import run_cli
-
-    script = tmp_path / "ddp_head_warmup.py"
-    script.write_text(DDP_HEAD_WARMUP, encoding="utf-8")
-    proc = run_cli([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)], cwd=tmp_path,
-                   timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = on_two_gloo_processes(DDP_HEAD_WARMUP, tmp_path)
     for rank in (0, 1):
         for step in (1, 2):
-            assert f"rank {rank} of 2 step {step} head moved True encoder moved False lr 0.01" in proc.stdout, proc.stdout
-        assert f"rank {rank} of 2 step 3 head moved True encoder moved True lr 0.001" in proc.stdout, proc.stdout
+            assert f"rank {rank} of 2 step {step} head moved True encoder moved False lr 0.01" in out, out
+        assert f"rank {rank} of 2 step 3 head moved True encoder moved True lr 0.001" in out, out
 
 
 @pytest.mark.parametrize("env, flags, engine", [
