@@ -177,7 +177,7 @@ def head_warmup(steps: int, learning_rate: float | None = None):
             # one process: freeze the encoder outright, so backward stops at the head (a head-only step costs a
             # fraction of a full one, and clipping sees the head's gradients only). DDP and FSDP expect every
             # parameter they wrapped to get a gradient, so there the gradients are dropped instead (below).
-            if args.world_size == 1 and not args.fsdp and os.environ.get("ACCELERATE_USE_FSDP", "").lower() != "true":
+            if args.world_size == 1 and fsdp_version(args) is None:
                 self.freeze(model, state.global_step < steps)
 
         def on_train_end(self, args, state, control, model=None, **kwargs):
@@ -201,13 +201,19 @@ def head_warmup_engine(training_args) -> str | None:
     dropping a parameter's gradient changes nothing there; DDP, FSDP2 and one process are fine. Read from
     accelerate launch's environment (the recipes' way) and from `--deepspeed` / `--fsdp` (Trainer's own).
     """
-    env = os.environ
-    if training_args.deepspeed or env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+    if training_args.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
         return "DeepSpeed"
-    if env.get("ACCELERATE_USE_FSDP", "").lower() == "true" and env.get("FSDP_VERSION", "1") == "1":
-        return "FSDP version 1"
-    if training_args.fsdp and int((training_args.fsdp_config or {}).get("version", 2)) == 1:
-        return "FSDP version 1"
+    return "FSDP version 1" if fsdp_version(training_args) == 1 else None
+
+
+def fsdp_version(training_args) -> int | None:
+    """The FSDP version a run uses (1 or 2), or None without FSDP: from accelerate launch's environment (its
+    default is 1) or from the Trainer's own `--fsdp` (whose config defaults to 2 here)."""
+    env = os.environ
+    if env.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return int(env.get("FSDP_VERSION", "1"))
+    if training_args.fsdp:
+        return int((training_args.fsdp_config or {}).get("version", 2))
     return None
 
 
